@@ -1,0 +1,415 @@
+"""Offices, their opening rules, slots, bookings and restrictions.
+
+Invariants that the database can hold are named constraints here; rules that need the
+calendar or the clock live in `rules.py`, and actions in `services.py`.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from reservations import rules
+from reservations.rules import Status
+
+WEEKDAYS = [
+    (0, _("月曜日")),
+    (1, _("火曜日")),
+    (2, _("水曜日")),
+    (3, _("木曜日")),
+    (4, _("金曜日")),
+    (5, _("土曜日")),
+    (6, _("日曜日")),
+]
+
+
+class Office(models.Model):
+    """A Hello Work office and the numbers behind its booking rules."""
+
+    name = models.CharField(_("名称"), max_length=100)
+    slug = models.SlugField(_("識別名"), unique=True)
+    phone = models.CharField(_("電話番号"), max_length=30)
+    email = models.EmailField(_("メールアドレス"), blank=True)
+    address = models.CharField(_("所在地"), max_length=200, blank=True)
+    closing_time = models.TimeField(
+        _("申込締切時刻"),
+        default=time(17),
+        help_text=_("前開庁日のこの時刻で、翌開庁日の相談の申込みを締め切ります。"),
+    )
+    slot_minutes = models.PositiveSmallIntegerField(
+        _("相談時間（分）"),
+        default=rules.SESSION_MINUTES,
+        validators=[MinValueValidator(10), MaxValueValidator(120)],
+    )
+    horizon_days = models.PositiveSmallIntegerField(
+        _("予約受付期間（日）"),
+        default=28,
+        validators=[MinValueValidator(1), MaxValueValidator(180)],
+    )
+    max_active_bookings = models.PositiveSmallIntegerField(
+        _("1人あたりの有効な予約の上限"), default=1, validators=[MinValueValidator(1)]
+    )
+    no_show_threshold = models.PositiveSmallIntegerField(
+        _("利用制限とする無断不参加の回数"),
+        default=2,
+        help_text=_("0 にすると自動の利用制限を行いません。"),
+    )
+    no_show_window_days = models.PositiveSmallIntegerField(
+        _("無断不参加を数える期間（日）"), default=180, validators=[MinValueValidator(1)]
+    )
+    created_at = models.DateTimeField(_("作成日時"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("ハローワーク")
+        verbose_name_plural = _("ハローワーク")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SessionWindow(models.Model):
+    """A weekly window of sessions, e.g. Monday 10:00–12:00, with its capacity per slot."""
+
+    office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="windows")
+    weekday = models.PositiveSmallIntegerField(_("曜日"), choices=WEEKDAYS)
+    start_time = models.TimeField(_("開始時刻"))
+    end_time = models.TimeField(_("終了時刻"))
+    capacity = models.PositiveSmallIntegerField(
+        _("定員（相談員数）"), default=1, help_text=_("各枠で同時に受けられる相談の数。")
+    )
+
+    class Meta:
+        verbose_name = _("相談時間帯")
+        verbose_name_plural = _("相談時間帯")
+        ordering = ["office", "weekday", "start_time"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(start_time__lt=models.F("end_time")),
+                name="window_starts_before_it_ends",
+            ),
+            models.UniqueConstraint(
+                fields=["office", "weekday", "start_time"], name="unique_window_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.start_time:%H:%M}–{self.end_time:%H:%M}"
+
+    def clean(self) -> None:
+        if self.start_time and self.end_time and self.start_time >= self.end_time:
+            raise ValidationError({"end_time": _("終了時刻は開始時刻より後にしてください。")})
+        if not (self.office_id and self.start_time and self.end_time):
+            return
+        overlapping = SessionWindow.objects.filter(
+            office_id=self.office_id,
+            weekday=self.weekday,
+            start_time__lt=self.end_time,
+            end_time__gt=self.start_time,
+        ).exclude(pk=self.pk)
+        if overlapping.exists():
+            raise ValidationError(_("同じ曜日の他の時間帯と重なっています。"))
+
+
+class Closure(models.Model):
+    """A date the office offers no sessions, entered by staff (rule 3)."""
+
+    office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="closures")
+    date = models.DateField(_("日付"))
+    reason = models.CharField(_("理由"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("休業日")
+        verbose_name_plural = _("休業日")
+        ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(fields=["office", "date"], name="unique_closure_date")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.reason}"
+
+
+class CapacityOverride(models.Model):
+    """The capacity of one slot on one date, overriding the weekly window (0 closes it)."""
+
+    office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="capacity_overrides")
+    date = models.DateField(_("日付"))
+    start_time = models.TimeField(_("開始時刻"))
+    capacity = models.PositiveSmallIntegerField(_("定員"))
+
+    class Meta:
+        verbose_name = _("日別の定員")
+        verbose_name_plural = _("日別の定員")
+        ordering = ["date", "start_time"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["office", "date", "start_time"], name="unique_capacity_override"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.start_time:%H:%M} → {self.capacity}"
+
+
+class Slot(models.Model):
+    """One session time of an office, made when first booked: the row that is locked."""
+
+    office = models.ForeignKey(Office, on_delete=models.PROTECT, related_name="slots")
+    starts_at = models.DateTimeField(_("開始日時"))
+    ends_at = models.DateTimeField(_("終了日時"))
+
+    class Meta:
+        verbose_name = _("相談枠")
+        verbose_name_plural = _("相談枠")
+        ordering = ["starts_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["office", "starts_at"], name="unique_slot_start"),
+            models.CheckConstraint(
+                condition=Q(starts_at__lt=models.F("ends_at")), name="slot_starts_before_it_ends"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        local = self.starts_at.astimezone(rules.TOKYO)
+        return f"{local:%Y-%m-%d %H:%M}"
+
+
+class SeekerLock(models.Model):
+    """One row per person, locked while their booking limit is checked (rule 8)."""
+
+    key = models.CharField(max_length=300, unique=True)
+
+    class Meta:
+        verbose_name = _("申込者ロック")
+        verbose_name_plural = _("申込者ロック")
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Platform(models.TextChoices):
+    ZOOM = "zoom", _("Zoom")
+    TELEOFFICE = "teleoffice", _("TeleOffice")
+
+
+class Companion(models.TextChoices):
+    NONE = "", _("なし")
+    INTERPRETER = "interpreter", _("通訳者")
+    ASSISTANT = "assistant", _("介助者")
+    BOTH = "both", _("通訳者と介助者")
+
+
+class MeetingState(models.TextChoices):
+    NONE = "none", _("未作成")
+    PENDING = "pending", _("リンク作成待ち")
+    READY = "ready", _("リンクあり")
+    FAILED = "failed", _("作成失敗（再試行中）")
+
+
+class Reservation(models.Model):
+    """A seeker's booking of one session (予約)."""
+
+    office = models.ForeignKey(Office, on_delete=models.PROTECT, related_name="reservations")
+    slot = models.ForeignKey(
+        Slot, on_delete=models.PROTECT, related_name="reservations", verbose_name=_("相談枠")
+    )
+    status = models.CharField(
+        _("状態"), max_length=20, choices=Status.choices, default=Status.REQUESTED
+    )
+    reference = models.CharField(_("予約番号"), max_length=12, unique=True)
+    token = models.CharField(max_length=64, unique=True, editable=False)
+
+    name = models.CharField(_("氏名"), max_length=100)
+    seeker_number = models.CharField(_("求職番号"), max_length=20, blank=True)
+    about_to_register = models.BooleanField(_("これから求職登録をする"), default=False)
+    email = models.EmailField(_("メールアドレス"), max_length=254)
+    phone = models.CharField(_("電話番号"), max_length=30, blank=True)
+    topic = models.TextField(_("相談したいこと"), max_length=2000, blank=True)
+    companion = models.CharField(
+        _("通訳者・介助者の同席"), max_length=20, choices=Companion.choices, blank=True
+    )
+    companion_language = models.CharField(_("通訳の言語"), max_length=50, blank=True)
+    platform = models.CharField(
+        _("利用するアプリ"), max_length=20, choices=Platform.choices, default=Platform.ZOOM
+    )
+    language = models.CharField(
+        _("連絡の言語"), max_length=8, choices=settings.LANGUAGES, default="ja"
+    )
+    person_key = models.CharField(max_length=300, editable=False, db_index=True)
+
+    meeting_state = models.CharField(
+        _("会議リンクの状態"),
+        max_length=20,
+        choices=MeetingState.choices,
+        default=MeetingState.NONE,
+    )
+    meeting_id = models.CharField(_("会議ID"), max_length=64, blank=True)
+    meeting_join_url = models.URLField(_("参加用URL"), max_length=500, blank=True)
+    meeting_passcode = models.CharField(_("パスコード・アクセスコード"), max_length=64, blank=True)
+    meeting_error = models.CharField(_("会議作成のエラー"), max_length=500, blank=True)
+
+    created_at = models.DateTimeField(_("申込日時"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新日時"), auto_now=True)
+    confirmed_at = models.DateTimeField(_("確定日時"), null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(_("前日連絡の送信日時"), null=True, blank=True)
+    anonymized_at = models.DateTimeField(_("匿名化日時"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("予約")
+        verbose_name_plural = _("予約")
+        ordering = ["slot__starts_at", "id"]
+        indexes = [models.Index(fields=["status"], name="reservation_status_idx")]
+        constraints = [
+            # Rule 8: the same slot cannot be held twice by one person.
+            models.UniqueConstraint(
+                fields=["slot", "person_key"],
+                condition=Q(status__in=[Status.REQUESTED, Status.CONFIRMED]),
+                name="one_active_booking_per_person_per_slot",
+            ),
+            # Rule 7: a 求職番号, or the declaration of registering soon (Art. 2(1)).
+            models.CheckConstraint(
+                condition=~Q(seeker_number="")
+                | Q(about_to_register=True)
+                | Q(anonymized_at__isnull=False),
+                name="seeker_number_or_about_to_register",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=Status.values), name="reservation_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(platform__in=Platform.values), name="reservation_platform_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def starts_at(self):  # noqa: ANN201 - a datetime
+        return self.slot.starts_at
+
+    @property
+    def ends_at(self):  # noqa: ANN201
+        return self.slot.ends_at
+
+    @property
+    def is_active(self) -> bool:
+        return rules.is_active(self.status)
+
+
+class EventKind(models.TextChoices):
+    STATUS = "status", _("状態の変更")
+    MOVED = "moved", _("日時の変更")
+    NOTE = "note", _("記録")
+
+
+class ActorKind(models.TextChoices):
+    SEEKER = "seeker", _("申込者")
+    STAFF = "staff", _("職員")
+    SYSTEM = "system", _("システム")
+
+
+class ReservationEvent(models.Model):
+    """An append-only record of what happened to a booking: who, when, from → to, why."""
+
+    reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("種類"), max_length=20, choices=EventKind.choices)
+    from_status = models.CharField(_("変更前"), max_length=20, choices=Status.choices, blank=True)
+    to_status = models.CharField(_("変更後"), max_length=20, choices=Status.choices, blank=True)
+    at = models.DateTimeField(_("日時"))
+    actor_kind = models.CharField(_("実施者の種別"), max_length=20, choices=ActorKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("実施者"),
+    )
+    reason = models.TextField(_("理由"), blank=True)
+    details = models.JSONField(_("詳細"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("予約の履歴")
+        verbose_name_plural = _("予約の履歴")
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.reservation_id} {self.from_status}→{self.to_status}"
+
+
+class RestrictionSource(models.TextChoices):
+    MANUAL = "manual", _("職員による登録")
+    NO_SHOW_THRESHOLD = "no_show", _("無断不参加の回数による自動登録")
+
+
+class Restriction(models.Model):
+    """A person the office has decided not to serve online for now (Art. 6(4), 12(1))."""
+
+    office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="restrictions")
+    seeker_number = models.CharField(_("求職番号"), max_length=20, blank=True, db_index=True)
+    email = models.EmailField(_("メールアドレス"), blank=True, db_index=True)
+    reason = models.TextField(_("理由"))
+    source = models.CharField(
+        _("登録の種類"),
+        max_length=20,
+        choices=RestrictionSource.choices,
+        default=RestrictionSource.MANUAL,
+    )
+    starts_at = models.DateTimeField(_("開始日時"))
+    ends_at = models.DateTimeField(_("終了日時"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("登録者"),
+    )
+    created_at = models.DateTimeField(_("登録日時"), auto_now_add=True)
+    lifted_at = models.DateTimeField(_("解除日時"), null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("解除者"),
+    )
+
+    class Meta:
+        verbose_name = _("利用制限")
+        verbose_name_plural = _("利用制限")
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(seeker_number="") | ~Q(email=""),
+                name="restriction_names_a_person",
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")),
+                name="restriction_ends_after_it_starts",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.seeker_number or self.email
+
+    def clean(self) -> None:
+        if not self.seeker_number and not self.email:
+            raise ValidationError(_("求職番号かメールアドレスのどちらかを入力してください。"))
+        if self.seeker_number:
+            normalized = rules.normalize_seeker_number(self.seeker_number)
+            if normalized is None:
+                raise ValidationError(
+                    {"seeker_number": _("求職番号は「12345-1234567」の形で入力してください。")}
+                )
+            self.seeker_number = normalized
+        self.email = self.email.strip().lower()

@@ -1,0 +1,403 @@
+"""The booking rules of the office's terms of use, as plain pure functions.
+
+Nothing here touches the database or the clock: every function receives the office's
+rules (`OfficeRules`) and, where time matters, `now`. Services and views call these; the
+tests exercise them exhaustively. Article numbers refer to the terms of use (令和5年4月1日).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+from django.db.models import TextChoices
+from django.utils.translation import gettext_lazy as _
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+# Art. 6(1): one session is 30 minutes.
+SESSION_MINUTES = 30
+# Art. 6(4): ten minutes past the start without contact counts as a cancellation.
+NO_SHOW_GRACE = timedelta(minutes=10)
+# A counselor (or the Zoom webhook) may record attendance from shortly before the start,
+# while the seeker waits in the waiting room.
+ATTENDANCE_EARLY = timedelta(minutes=15)
+# Year-end/new-year closure of public employment offices: 12/29 to 1/3.
+YEAR_END_CLOSURE = ((12, 29), (12, 30), (12, 31), (1, 1), (1, 2), (1, 3))
+
+
+class Status(TextChoices):
+    """Where a booking is in its life (DESIGN rule 10)."""
+
+    REQUESTED = "requested", _("申込受付")
+    CONFIRMED = "confirmed", _("予約確定")
+    ATTENDED = "attended", _("相談済み")
+    NO_SHOW = "no_show", _("連絡なし不参加")
+    CANCELLED = "cancelled", _("キャンセル")
+    EXPIRED = "expired", _("期限切れ")
+    REJECTED = "rejected", _("お断り")
+
+
+# Requested and confirmed bookings both hold capacity (DESIGN rule 4).
+ACTIVE_STATUSES = frozenset({Status.REQUESTED, Status.CONFIRMED})
+
+# DESIGN rule 10: the only moves a booking can make.
+TRANSITIONS: Mapping[str, frozenset[str]] = {
+    Status.REQUESTED: frozenset(
+        {Status.CONFIRMED, Status.EXPIRED, Status.REJECTED, Status.CANCELLED}
+    ),
+    Status.CONFIRMED: frozenset({Status.ATTENDED, Status.NO_SHOW, Status.CANCELLED}),
+    Status.ATTENDED: frozenset(),
+    Status.NO_SHOW: frozenset(),
+    Status.CANCELLED: frozenset(),
+    Status.EXPIRED: frozenset(),
+    Status.REJECTED: frozenset(),
+}
+
+
+def can_transition(current: str, target: str) -> bool:
+    """Whether a booking in `current` may move to `target` (DESIGN rule 10)."""
+    return target in TRANSITIONS.get(current, frozenset())
+
+
+def is_active(status: str) -> bool:
+    """Whether a booking in this status holds a place (DESIGN rule 4)."""
+    return status in ACTIVE_STATUSES
+
+
+def can_move(status: str) -> bool:
+    """Staff can move a requested or confirmed booking to another slot (DESIGN rule 10)."""
+    return status in ACTIVE_STATUSES
+
+
+class ClosedReason(StrEnum):
+    """Why a day offers no sessions (DESIGN rule 3)."""
+
+    WEEKEND = "weekend"
+    HOLIDAY = "holiday"
+    YEAR_END = "year_end"
+    CLOSURE = "closure"
+    NO_SESSIONS = "no_sessions"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A weekly session window, e.g. Monday 10:00–12:00 with one counselor (Art. 6(2)③)."""
+
+    weekday: int  # Monday is 0
+    start: time
+    end: time
+    capacity: int = 1
+
+
+DEFAULT_WINDOWS: tuple[Window, ...] = tuple(
+    Window(weekday, start, end)
+    for weekday in range(5)
+    for start, end in ((time(10), time(12)), (time(14), time(16)))
+)
+
+
+@dataclass(frozen=True)
+class OfficeRules:
+    """Everything the rules need to know about one office, as plain data."""
+
+    windows: tuple[Window, ...] = DEFAULT_WINDOWS
+    slot_minutes: int = SESSION_MINUTES
+    closing_time: time = time(17)  # request cut-off on the last open day before (rule 5)
+    horizon_days: int = 28  # rule 6
+    closures: frozenset[date] = frozenset()  # closure dates entered by staff
+    # (date, slot start time) -> capacity for that date; 0 closes the slot (rule 4)
+    capacity_overrides: Mapping[tuple[date, time], int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, order=True)
+class Slot:
+    """One bookable session: an aware start and end in Asia/Tokyo and its capacity."""
+
+    start: datetime
+    end: datetime
+    capacity: int = 1
+
+    @property
+    def day(self) -> date:
+        return self.start.astimezone(TOKYO).date()
+
+
+# --- Calendar (DESIGN rule 3) ---------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _japanese_holidays(year: int) -> holidays.HolidayBase:
+    # Includes 振替休日 (substitute holidays) and 国民の休日 (sandwiched days).
+    return holidays.country_holidays("JP", years=year, language="ja")
+
+
+def holiday_name(day: date) -> str | None:
+    """The Japanese national holiday on this day (祝日・振替休日・国民の休日), if any."""
+    return _japanese_holidays(day.year).get(day)
+
+
+def is_year_end_closure(day: date) -> bool:
+    """Whether the day falls in the 12/29–1/3 closure."""
+    return (day.month, day.day) in YEAR_END_CLOSURE
+
+
+def closed_reason(day: date, rules: OfficeRules) -> ClosedReason | None:
+    """Why the office offers no sessions on `day`, or None when it is open (rule 3)."""
+    if is_year_end_closure(day):
+        return ClosedReason.YEAR_END
+    if holiday_name(day) is not None:
+        return ClosedReason.HOLIDAY
+    if day in rules.closures:
+        return ClosedReason.CLOSURE
+    if day.weekday() >= 5:
+        return ClosedReason.WEEKEND
+    if not any(window.weekday == day.weekday() for window in rules.windows):
+        return ClosedReason.NO_SESSIONS
+    return None
+
+
+def is_open_day(day: date, rules: OfficeRules) -> bool:
+    """Whether the office offers sessions on `day` (rule 3)."""
+    return closed_reason(day, rules) is None
+
+
+def previous_open_day(day: date, rules: OfficeRules) -> date:
+    """The last open day strictly before `day`."""
+    candidate = day - timedelta(days=1)
+    # A year has at most a few dozen closed days in a row; bound the walk regardless.
+    for _step in range(366):
+        if is_open_day(candidate, rules):
+            return candidate
+        candidate -= timedelta(days=1)
+    raise ValueError("no open day within a year before the given day")
+
+
+# --- Slots (DESIGN rules 1, 2, 4) -----------------------------------------------------
+
+
+def slots_for_day(day: date, rules: OfficeRules) -> list[Slot]:
+    """Every slot of an open day, with its capacity; closed days have none."""
+    if not is_open_day(day, rules):
+        return []
+    length = timedelta(minutes=rules.slot_minutes)
+    slots: list[Slot] = []
+    for window in sorted(
+        (w for w in rules.windows if w.weekday == day.weekday()), key=lambda w: w.start
+    ):
+        start = datetime.combine(day, window.start, tzinfo=TOKYO)
+        window_end = datetime.combine(day, window.end, tzinfo=TOKYO)
+        # Art. 6(2)③: a slot never straddles the end of its window.
+        while start + length <= window_end:
+            capacity = rules.capacity_overrides.get((day, start.time()), window.capacity)
+            if capacity > 0:
+                slots.append(Slot(start=start, end=start + length, capacity=capacity))
+            start += length
+    return slots
+
+
+def slots_between(first: date, last: date, rules: OfficeRules) -> list[Slot]:
+    """Every slot from `first` to `last` inclusive, in time order."""
+    slots: list[Slot] = []
+    day = first
+    while day <= last:
+        slots.extend(slots_for_day(day, rules))
+        day += timedelta(days=1)
+    return slots
+
+
+def find_slot(start: datetime, rules: OfficeRules) -> Slot | None:
+    """The slot starting exactly at `start`, if the calendar offers one."""
+    start = start.astimezone(TOKYO)
+    for slot in slots_for_day(start.date(), rules):
+        if slot.start == start:
+            return slot
+    return None
+
+
+# --- Deadlines (DESIGN rules 5, 6, 11) ------------------------------------------------
+
+
+def request_cutoff(slot_start: datetime, rules: OfficeRules) -> datetime:
+    """When requests for this slot close: closing time on the last open day before it.
+
+    Art. 6(1): bookings are confirmed by the day before, so the office needs the request
+    while it is still open on the previous working day.
+    """
+    day = slot_start.astimezone(TOKYO).date()
+    return datetime.combine(previous_open_day(day, rules), rules.closing_time, tzinfo=TOKYO)
+
+
+def confirmation_deadline(slot_start: datetime) -> datetime:
+    """The end of the day before the session (Art. 6(1) 前日までに予約を確定)."""
+    return datetime.combine(slot_start.astimezone(TOKYO).date(), time(0), tzinfo=TOKYO)
+
+
+def horizon_end(now: datetime, rules: OfficeRules) -> date:
+    """The last date requests are open for (rule 6)."""
+    return now.astimezone(TOKYO).date() + timedelta(days=rules.horizon_days)
+
+
+def within_horizon(slot_start: datetime, now: datetime, rules: OfficeRules) -> bool:
+    """Whether the slot is no further ahead than the booking horizon (rule 6)."""
+    return slot_start.astimezone(TOKYO).date() <= horizon_end(now, rules)
+
+
+class RequestRefusal(StrEnum):
+    """Why a slot cannot be requested right now."""
+
+    NOT_A_SLOT = "not_a_slot"
+    CLOSED = "closed"
+    PAST_CUTOFF = "past_cutoff"
+    BEYOND_HORIZON = "beyond_horizon"
+
+
+def request_refusal(
+    slot_start: datetime, now: datetime, rules: OfficeRules
+) -> RequestRefusal | None:
+    """Why a seeker may not request the slot starting at `slot_start` now, else None."""
+    start = slot_start.astimezone(TOKYO)
+    if not is_open_day(start.date(), rules):
+        return RequestRefusal.CLOSED
+    if find_slot(start, rules) is None:
+        return RequestRefusal.NOT_A_SLOT
+    if now >= request_cutoff(start, rules):
+        return RequestRefusal.PAST_CUTOFF
+    if not within_horizon(start, now, rules):
+        return RequestRefusal.BEYOND_HORIZON
+    return None
+
+
+def requestable_slots(first: date, last: date, now: datetime, rules: OfficeRules) -> list[Slot]:
+    """The slots in the range a seeker could request now, before counting bookings."""
+    last = min(last, horizon_end(now, rules))
+    return [
+        slot
+        for slot in slots_between(first, last, rules)
+        if now < request_cutoff(slot.start, rules)
+    ]
+
+
+def is_late_confirmation(slot_start: datetime, now: datetime) -> bool:
+    """Confirming after the day-before deadline needs a recorded reason (rule 5, 原則として)."""
+    return now >= confirmation_deadline(slot_start)
+
+
+def is_expiry_due(slot_start: datetime, now: datetime) -> bool:
+    """An unconfirmed request expires once the confirmation deadline has passed (rule 5)."""
+    return now >= confirmation_deadline(slot_start)
+
+
+def no_show_at(slot_start: datetime) -> datetime:
+    """The moment a confirmed booking without attendance counts as cancelled (Art. 6(4))."""
+    return slot_start + NO_SHOW_GRACE
+
+
+def is_no_show_due(slot_start: datetime, now: datetime) -> bool:
+    """Whether the Art. 6(4) ten minutes have passed since the start."""
+    return now >= no_show_at(slot_start)
+
+
+def can_seeker_cancel(slot_start: datetime, now: datetime) -> bool:
+    """A seeker may cancel online until the session starts (Art. 6(4))."""
+    return now < slot_start
+
+
+def can_staff_cancel(slot_start: datetime, now: datetime) -> bool:
+    """Staff may record a phoned cancellation until the booking would count as no-show."""
+    return not is_no_show_due(slot_start, now)
+
+
+def can_mark_attended(slot_start: datetime, now: datetime) -> bool:
+    """Attendance is recorded from shortly before the start onwards."""
+    return now >= slot_start - ATTENDANCE_EARLY
+
+
+def can_mark_no_show(slot_start: datetime, now: datetime) -> bool:
+    """Staff may record a no-show once the session has started."""
+    return now >= slot_start
+
+
+def no_show_threshold_reached(
+    no_show_times: Iterable[datetime], now: datetime, threshold: int, window_days: int
+) -> bool:
+    """Whether enough recent no-shows justify refusing further use (Art. 6(4))."""
+    if threshold <= 0:
+        return False
+    since = now - timedelta(days=window_days)
+    return sum(1 for moment in no_show_times if since <= moment <= now) >= threshold
+
+
+# --- 求職番号 (DESIGN rule 7) -------------------------------------------------------------
+
+SEEKER_OFFICE_DIGITS = 5
+SEEKER_SERIAL_MIN_DIGITS = 1
+SEEKER_SERIAL_MAX_DIGITS = 8
+# Characters people type for the hyphen: ASCII and full-width hyphen-minus, minus sign,
+# dashes and the katakana prolonged sound mark that Japanese IMEs produce.
+_HYPHENS = "-－‐‑‒–—―−ーｰ"
+_SEEKER_NUMBER = re.compile(
+    rf"^(\d{{{SEEKER_OFFICE_DIGITS}}})-?(\d{{{SEEKER_SERIAL_MIN_DIGITS},{SEEKER_SERIAL_MAX_DIGITS}}})$"
+)
+
+
+def normalize_seeker_number(raw: str) -> str | None:
+    """`10040-1234567` from what a person typed (full-width, spaces, odd hyphens), or None.
+
+    The office part is five digits; the serial part is 1–8 digits (no official source fixes
+    its length, so this is the one place to tighten it).
+    """
+    text = unicodedata.normalize("NFKC", raw or "")
+    text = "".join(ch for ch in text if not ch.isspace())
+    for hyphen in _HYPHENS:
+        text = text.replace(hyphen, "-")
+    if text.count("-") > 1:
+        return None
+    match = _SEEKER_NUMBER.match(text)
+    if not match or not text.isascii():
+        return None
+    return f"{match.group(1)}-{match.group(2)}"
+
+
+def is_valid_seeker_number(raw: str) -> bool:
+    """Whether `raw` is a 求職番号 in any accepted spelling."""
+    return normalize_seeker_number(raw) is not None
+
+
+def person_key(*, seeker_number: str, email: str) -> str:
+    """Who a booking belongs to for the limits: the 求職番号, else the email (rule 8)."""
+    if seeker_number:
+        return f"n:{seeker_number}"
+    return f"e:{email.strip().lower()}"
+
+
+# --- References and tokens ------------------------------------------------------------
+
+# No 0/O, 1/I/L, 2/Z, 5/S, 8/B: easy to read aloud over the phone.
+REFERENCE_ALPHABET = "34679ACDEFGHJKMNPQRTUVWXY"
+
+
+def new_reference() -> str:
+    """A short booking reference such as `K7P-3QX`."""
+    chars = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+    return f"{chars[:3]}-{chars[3:]}"
+
+
+def normalize_reference(raw: str) -> str:
+    """The reference as stored, from what a person typed (case, width, hyphen)."""
+    text = unicodedata.normalize("NFKC", raw or "").upper()
+    text = "".join(ch for ch in text if ch.isalnum())
+    return f"{text[:3]}-{text[3:]}" if len(text) == 6 else text
+
+
+def new_token() -> str:
+    """An unguessable token for the seeker's private link (256 bits)."""
+    return secrets.token_urlsafe(32)

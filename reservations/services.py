@@ -1,0 +1,634 @@
+"""One function per business action on bookings. Views, admin, commands and tasks call these.
+
+Each service runs in one transaction, locks what it is about to change (in a fixed order:
+person, then slot, then booking), re-checks the rules after the lock, writes, records an
+event, and enqueues the follow-up work (mail, Zoom) in the same transaction through
+`notifications.reservation_changed`, so the work is neither lost nor sent for a change
+that rolled back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from reservations import notifications, rules, selectors
+from reservations.models import (
+    ActorKind,
+    EventKind,
+    MeetingState,
+    Office,
+    Platform,
+    Reservation,
+    ReservationEvent,
+    Restriction,
+    RestrictionSource,
+    SeekerLock,
+    Slot,
+)
+from reservations.rules import Status
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from consent.services import ConsentGiven
+
+
+class ReservationError(Exception):
+    """A business rule refused the action; `message` is fit to show the person."""
+
+    code = "refused"
+
+    def __init__(self, message: str, *, code: str | None = None, **context: object) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.context = context
+
+
+class SlotFull(ReservationError):
+    code = "slot_full"
+
+
+class LimitReached(ReservationError):
+    code = "limit_reached"
+
+
+class Restricted(ReservationError):
+    code = "restricted"
+
+
+class TransitionNotAllowed(ReservationError):
+    code = "transition_not_allowed"
+
+
+def _refusal_message(refusal: rules.RequestRefusal) -> str:
+    return {
+        rules.RequestRefusal.CLOSED: _("この日は相談を行っていません。別の日を選んでください。"),
+        rules.RequestRefusal.NOT_A_SLOT: _("選ばれた日時は相談の枠ではありません。"),
+        rules.RequestRefusal.PAST_CUTOFF: _(
+            "この日時の申込みは締め切りました（前の開庁日の受付終了まで）。別の日時を選んでください。"
+        ),
+        rules.RequestRefusal.BEYOND_HORIZON: _("この日時はまだ予約を受け付けていません。"),
+    }[refusal]
+
+
+def _record(
+    reservation: Reservation,
+    *,
+    kind: str,
+    from_status: str,
+    to_status: str,
+    now: datetime,
+    actor: AbstractBaseUser | None,
+    actor_kind: str,
+    reason: str = "",
+    details: dict | None = None,
+) -> ReservationEvent:
+    event = ReservationEvent.objects.create(
+        reservation=reservation,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        at=now,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor_kind=actor_kind,
+        reason=reason,
+        details=details or {},
+    )
+    # Same transaction: mail and Zoom work are enqueued only if this change commits.
+    notifications.reservation_changed(reservation=reservation, event=event)
+    return event
+
+
+def _lock_slot(office: Office, slot: rules.Slot) -> Slot:
+    row, _created = Slot.objects.get_or_create(
+        office=office, starts_at=slot.start, defaults={"ends_at": slot.end}
+    )
+    return Slot.objects.select_for_update(of=("self",)).get(pk=row.pk)
+
+
+def _lock_person(key: str) -> None:
+    lock, _created = SeekerLock.objects.get_or_create(key=key)
+    SeekerLock.objects.select_for_update().filter(pk=lock.pk).exists()
+
+
+def _lock_reservation(reservation: Reservation) -> Reservation:
+    locked = (
+        Reservation.objects.select_for_update(of=("self",))
+        .select_related("slot", "office")
+        .get(pk=reservation.pk)
+    )
+    return locked
+
+
+def _held(slot_row: Slot) -> int:
+    return slot_row.reservations.filter(status__in=rules.ACTIVE_STATUSES).count()
+
+
+def _rules_for(office: Office, start: datetime) -> rules.OfficeRules:
+    day = start.astimezone(rules.TOKYO).date()
+    return selectors.office_rules(office, day, day)
+
+
+def _check_transition(reservation: Reservation, target: str) -> None:
+    if not rules.can_transition(reservation.status, target):
+        raise TransitionNotAllowed(
+            _("「%(current)s」の予約を「%(target)s」にすることはできません。")
+            % {
+                "current": Status(reservation.status).label,
+                "target": Status(target).label,
+            }
+        )
+
+
+def _create_with_unique_reference(**fields: object) -> Reservation:
+    for _attempt in range(10):
+        try:
+            with transaction.atomic():
+                return Reservation.objects.create(
+                    reference=rules.new_reference(), token=rules.new_token(), **fields
+                )
+        except IntegrityError as exc:
+            if "reference" not in str(exc) and "token" not in str(exc):
+                raise
+    raise RuntimeError("could not draw a free booking reference")
+
+
+def reservation_request(
+    *,
+    office: Office,
+    slot_start: datetime,
+    name: str,
+    email: str,
+    seeker_number: str = "",
+    about_to_register: bool = False,
+    phone: str = "",
+    topic: str = "",
+    companion: str = "",
+    companion_language: str = "",
+    platform: str = Platform.ZOOM,
+    language: str = "ja",
+    consent: ConsentGiven,
+    now: datetime | None = None,
+) -> Reservation:
+    """A seeker requests a slot (Art. 6(2)); the consent is recorded with it (Art. 6(3))."""
+    from consent.services import consent_record
+
+    now = now or timezone.now()
+    name = name.strip()
+    email = email.strip()
+    if seeker_number:
+        normalized = rules.normalize_seeker_number(seeker_number)
+        if normalized is None:
+            raise ReservationError(
+                _("求職番号は「12345-1234567」の形で入力してください。"), code="seeker_number"
+            )
+        seeker_number = normalized
+    elif not about_to_register:
+        raise ReservationError(
+            _("求職番号を入力するか、「これから求職登録をする」を選んでください。"),
+            code="seeker_number",
+        )
+    if not name or not email:
+        raise ReservationError(_("氏名とメールアドレスは必須です。"), code="required")
+    if platform not in Platform.values:
+        raise ReservationError(_("利用するアプリを選んでください。"), code="platform")
+
+    office_rules = _rules_for(office, slot_start)
+    refusal = rules.request_refusal(slot_start, now, office_rules)
+    if refusal is not None:
+        raise ReservationError(_refusal_message(refusal), code=refusal.value)
+    slot = rules.find_slot(slot_start, office_rules)
+    assert slot is not None  # request_refusal checked it  # noqa: S101
+    key = rules.person_key(seeker_number=seeker_number, email=email)
+
+    with transaction.atomic():
+        _lock_person(key)
+        slot_row = _lock_slot(office, slot)
+        # Everything below is re-checked after the locks: no race can slip past it.
+        if selectors.active_restriction(office, seeker_number=seeker_number, email=email, now=now):
+            raise Restricted(
+                _(
+                    "申し訳ありませんが、オンラインでの予約をお受けできません。"
+                    "お手数ですが %(phone)s までお電話ください。"
+                )
+                % {"phone": office.phone}
+            )
+        existing = list(selectors.active_bookings_of(office, key, now))
+        if any(r.slot_id == slot_row.pk for r in existing):
+            raise LimitReached(_("この日時はすでに申し込まれています。"), existing=existing[0])
+        if len(existing) >= office.max_active_bookings:
+            raise LimitReached(
+                _(
+                    "すでに有効な予約があります。新しく予約するには、"
+                    "今の予約が終わるか、キャンセルしてからにしてください。"
+                ),
+                existing=existing[0],
+            )
+        if _held(slot_row) >= slot.capacity:
+            raise SlotFull(_("この日時は、ほかの方の予約で埋まりました。"))
+
+        reservation = _create_with_unique_reference(
+            office=office,
+            slot=slot_row,
+            status=Status.REQUESTED,
+            name=name,
+            seeker_number=seeker_number,
+            about_to_register=about_to_register and not seeker_number,
+            email=email,
+            phone=phone.strip(),
+            topic=topic.strip(),
+            companion=companion,
+            companion_language=companion_language.strip() if companion else "",
+            platform=platform,
+            language=language,
+            person_key=key,
+        )
+        consent_record(reservation=reservation, given=consent, now=now)
+        _record(
+            reservation,
+            kind=EventKind.STATUS,
+            from_status="",
+            to_status=Status.REQUESTED,
+            now=now,
+            actor=None,
+            actor_kind=ActorKind.SEEKER if not consent.verbal else ActorKind.STAFF,
+        )
+    return reservation
+
+
+def reservation_confirm(
+    *,
+    reservation: Reservation,
+    actor: AbstractBaseUser | None,
+    reason: str = "",
+    meeting_url: str = "",
+    meeting_passcode: str = "",
+    now: datetime | None = None,
+) -> Reservation:
+    """Staff confirm a request (Art. 6(3)); Zoom meetings are then made by the queue."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        reservation = _lock_reservation(reservation)
+        _check_transition(reservation, Status.CONFIRMED)
+        if now >= reservation.slot.starts_at:
+            raise ReservationError(_("開始時刻を過ぎた予約は確定できません。"), code="too_late")
+        reason = reason.strip()
+        if rules.is_late_confirmation(reservation.slot.starts_at, now) and not reason:
+            raise ReservationError(
+                _("前日までの確定期限を過ぎています。確定する理由を入力してください。"),
+                code="late_needs_reason",
+            )
+        if reservation.platform == Platform.TELEOFFICE:
+            if not meeting_url.strip():
+                raise ReservationError(
+                    _("TeleOffice の予約は、確定の際に会議のURLを入力してください。"),
+                    code="meeting_url_required",
+                )
+            reservation.meeting_join_url = meeting_url.strip()
+            reservation.meeting_passcode = meeting_passcode.strip()
+            reservation.meeting_state = MeetingState.READY
+        else:
+            reservation.meeting_state = MeetingState.PENDING
+        reservation.meeting_error = ""
+        previous = reservation.status
+        reservation.status = Status.CONFIRMED
+        reservation.confirmed_at = now
+        reservation.save(
+            update_fields=[
+                "status",
+                "confirmed_at",
+                "meeting_state",
+                "meeting_join_url",
+                "meeting_passcode",
+                "meeting_error",
+                "updated_at",
+            ]
+        )
+        _record(
+            reservation,
+            kind=EventKind.STATUS,
+            from_status=previous,
+            to_status=Status.CONFIRMED,
+            now=now,
+            actor=actor,
+            actor_kind=ActorKind.STAFF,
+            reason=reason,
+            details={"late": rules.is_late_confirmation(reservation.slot.starts_at, now)},
+        )
+    return reservation
+
+
+def _finish(
+    reservation: Reservation,
+    *,
+    target: str,
+    now: datetime,
+    actor: AbstractBaseUser | None,
+    actor_kind: str,
+    reason: str = "",
+    details: dict | None = None,
+) -> Reservation:
+    previous = reservation.status
+    reservation.status = target
+    reservation.save(update_fields=["status", "updated_at"])
+    _record(
+        reservation,
+        kind=EventKind.STATUS,
+        from_status=previous,
+        to_status=target,
+        now=now,
+        actor=actor,
+        actor_kind=actor_kind,
+        reason=reason,
+        details=details,
+    )
+    return reservation
+
+
+def reservation_reject(
+    *,
+    reservation: Reservation,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    now: datetime | None = None,
+) -> Reservation:
+    """Staff decline a request, with a reason the seeker is told (Art. 12(1))."""
+    now = now or timezone.now()
+    if not reason.strip():
+        raise ReservationError(_("お断りする理由を入力してください。"), code="reason_required")
+    with transaction.atomic():
+        reservation = _lock_reservation(reservation)
+        _check_transition(reservation, Status.REJECTED)
+        return _finish(
+            reservation,
+            target=Status.REJECTED,
+            now=now,
+            actor=actor,
+            actor_kind=ActorKind.STAFF,
+            reason=reason.strip(),
+        )
+
+
+def reservation_cancel(
+    *,
+    reservation: Reservation,
+    by: str,
+    actor: AbstractBaseUser | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Reservation:
+    """Cancel a booking: online by the seeker before the start, or by staff after a call."""
+    now = now or timezone.now()
+    if by not in (ActorKind.SEEKER, ActorKind.STAFF):
+        raise ValueError("by must be 'seeker' or 'staff'")
+    if by == ActorKind.STAFF and not reason.strip():
+        raise ReservationError(
+            _("キャンセルの理由（電話連絡の内容など）を入力してください。"), code="reason_required"
+        )
+    with transaction.atomic():
+        reservation = _lock_reservation(reservation)
+        _check_transition(reservation, Status.CANCELLED)
+        start = reservation.slot.starts_at
+        allowed = (
+            rules.can_seeker_cancel(start, now)
+            if by == ActorKind.SEEKER
+            else rules.can_staff_cancel(start, now)
+        )
+        if not allowed:
+            raise ReservationError(
+                _("開始時刻を過ぎたため、この予約はキャンセルできません。"), code="too_late"
+            )
+        return _finish(
+            reservation,
+            target=Status.CANCELLED,
+            now=now,
+            actor=actor,
+            actor_kind=by,
+            reason=reason.strip(),
+        )
+
+
+def reservation_mark_attended(
+    *,
+    reservation: Reservation,
+    actor: AbstractBaseUser | None,
+    now: datetime | None = None,
+    source: str = "staff",
+) -> Reservation:
+    """Record that the session took place (by a counselor, or the Zoom webhook)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        reservation = _lock_reservation(reservation)
+        _check_transition(reservation, Status.ATTENDED)
+        if not rules.can_mark_attended(reservation.slot.starts_at, now):
+            raise ReservationError(
+                _("相談の開始前に参加を記録することはできません。"), code="too_early"
+            )
+        return _finish(
+            reservation,
+            target=Status.ATTENDED,
+            now=now,
+            actor=actor,
+            actor_kind=ActorKind.STAFF if actor is not None else ActorKind.SYSTEM,
+            details={"source": source},
+        )
+
+
+def reservation_mark_no_show(
+    *,
+    reservation: Reservation,
+    actor: AbstractBaseUser | None,
+    now: datetime | None = None,
+) -> Reservation:
+    """A confirmed booking nobody attended counts as cancelled (Art. 6(4))."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        reservation = _lock_reservation(reservation)
+        _check_transition(reservation, Status.NO_SHOW)
+        start = reservation.slot.starts_at
+        due = rules.can_mark_no_show(start, now) if actor else rules.is_no_show_due(start, now)
+        if not due:
+            raise ReservationError(
+                _("開始時刻の前に不参加を記録することはできません。"), code="too_early"
+            )
+        _finish(
+            reservation,
+            target=Status.NO_SHOW,
+            now=now,
+            actor=actor,
+            actor_kind=ActorKind.STAFF if actor is not None else ActorKind.SYSTEM,
+        )
+        _apply_no_show_threshold(reservation, now=now)
+    return reservation
+
+
+def _apply_no_show_threshold(reservation: Reservation, *, now: datetime) -> Restriction | None:
+    office = reservation.office
+    if office.no_show_threshold <= 0:
+        return None
+    if selectors.active_restriction(
+        office, seeker_number=reservation.seeker_number, email=reservation.email, now=now
+    ):
+        return None
+    since = now - timedelta(days=office.no_show_window_days)
+    times = list(
+        Reservation.objects.filter(
+            office=office,
+            person_key=reservation.person_key,
+            status=Status.NO_SHOW,
+            slot__starts_at__gte=since,
+        ).values_list("slot__starts_at", flat=True)
+    )
+    if not rules.no_show_threshold_reached(
+        times, now, office.no_show_threshold, office.no_show_window_days
+    ):
+        return None
+    return Restriction.objects.create(
+        office=office,
+        seeker_number=reservation.seeker_number,
+        email=reservation.email.lower(),
+        reason=_("%(days)s日以内に連絡のない不参加が%(count)s回ありました（第6条(4)）。")
+        % {"days": office.no_show_window_days, "count": len(times)},
+        source=RestrictionSource.NO_SHOW_THRESHOLD,
+        starts_at=now,
+    )
+
+
+def reservation_move(
+    *,
+    reservation: Reservation,
+    new_start: datetime,
+    actor: AbstractBaseUser | None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Reservation:
+    """Staff move a requested or confirmed booking to another open slot; the seeker is told."""
+    now = now or timezone.now()
+    office = reservation.office
+    office_rules = _rules_for(office, new_start)
+    target = rules.find_slot(new_start, office_rules)
+    if target is None:
+        raise ReservationError(_("移動先は開いている相談枠から選んでください。"), code="not_a_slot")
+    if target.start <= now:
+        raise ReservationError(_("移動先には、これからの日時を選んでください。"), code="too_late")
+    with transaction.atomic():
+        reservation = _lock_reservation(reservation)
+        if not rules.can_move(reservation.status):
+            raise TransitionNotAllowed(
+                _("「%(current)s」の予約は日時を変更できません。")
+                % {"current": Status(reservation.status).label}
+            )
+        if reservation.slot.starts_at == target.start:
+            raise ReservationError(_("今と同じ日時です。"), code="same_slot")
+        slot_row = _lock_slot(office, target)
+        if slot_row.reservations.filter(
+            person_key=reservation.person_key, status__in=rules.ACTIVE_STATUSES
+        ).exists():
+            raise LimitReached(_("この方は移動先の日時にすでに予約があります。"))
+        if _held(slot_row) >= target.capacity:
+            raise SlotFull(_("移動先の日時は満席です。"))
+        old_start = reservation.slot.starts_at
+        reservation.slot = slot_row
+        reservation.reminder_sent_at = None
+        reservation.save(update_fields=["slot", "reminder_sent_at", "updated_at"])
+        _record(
+            reservation,
+            kind=EventKind.MOVED,
+            from_status=reservation.status,
+            to_status=reservation.status,
+            now=now,
+            actor=actor,
+            actor_kind=ActorKind.STAFF,
+            reason=reason.strip(),
+            details={"from": old_start.isoformat(), "to": target.start.isoformat()},
+        )
+    return reservation
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    expired: int
+    no_show: int
+
+
+def reservations_sweep(*, now: datetime | None = None) -> SweepResult:
+    """Expire unconfirmed requests past their deadline; mark no-shows at start + 10 min.
+
+    Idempotent: each booking is re-checked under its lock, so running it twice (or from two
+    cron hosts at once) changes nothing the second time.
+    """
+    now = now or timezone.now()
+    expired = no_show = 0
+    # Rule 5: a request still unconfirmed at the end of D-1 (00:00 on D) expires.
+    due_requests = Reservation.objects.filter(
+        status=Status.REQUESTED, slot__starts_at__lt=now + timedelta(days=1)
+    ).select_related("slot")
+    for reservation in due_requests:
+        if not rules.is_expiry_due(reservation.slot.starts_at, now):
+            continue
+        with transaction.atomic():
+            locked = _lock_reservation(reservation)
+            if locked.status != Status.REQUESTED:
+                continue
+            _finish(locked, target=Status.EXPIRED, now=now, actor=None, actor_kind=ActorKind.SYSTEM)
+            expired += 1
+    # Art. 6(4): confirmed, not attended, not cancelled ten minutes after the start.
+    due_confirmed = Reservation.objects.filter(
+        status=Status.CONFIRMED, slot__starts_at__lte=now - rules.NO_SHOW_GRACE
+    ).select_related("slot")
+    for reservation in due_confirmed:
+        try:
+            reservation_mark_no_show(reservation=reservation, actor=None, now=now)
+        except TransitionNotAllowed:
+            continue  # attended or cancelled meanwhile
+        no_show += 1
+    return SweepResult(expired=expired, no_show=no_show)
+
+
+def restriction_create(
+    *,
+    office: Office,
+    reason: str,
+    actor: AbstractBaseUser | None,
+    seeker_number: str = "",
+    email: str = "",
+    ends_at: datetime | None = None,
+    now: datetime | None = None,
+) -> Restriction:
+    """Staff restrict a person from booking online, with a reason (Art. 6(4), 12(1))."""
+    now = now or timezone.now()
+    restriction = Restriction(
+        office=office,
+        seeker_number=seeker_number,
+        email=email,
+        reason=reason,
+        starts_at=now,
+        ends_at=ends_at,
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+        source=RestrictionSource.MANUAL,
+    )
+    restriction.full_clean()
+    restriction.save()
+    return restriction
+
+
+def restriction_lift(
+    *, restriction: Restriction, actor: AbstractBaseUser | None, now: datetime | None = None
+) -> Restriction:
+    """Lift a restriction; the person may book online again."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        restriction = Restriction.objects.select_for_update().get(pk=restriction.pk)
+        if restriction.lifted_at is None:
+            restriction.lifted_at = now
+            restriction.lifted_by = actor if actor is not None and actor.is_authenticated else None
+            restriction.save(update_fields=["lifted_at", "lifted_by"])
+    return restriction
