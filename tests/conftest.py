@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from datetime import date, datetime, time
 
 import pytest
+from django.apps import apps as django_apps
 from django.utils import timezone
 
 from consent.models import ENVIRONMENT_ITEMS, TermsVersion
@@ -14,6 +16,8 @@ from consent.services import ConsentGiven
 from reservations import services
 from reservations.models import Office, Reservation
 from reservations.rules import TOKYO
+
+seed_isesaki = importlib.import_module("reservations.migrations.0002_seed_isesaki").seed
 
 IS_POSTGRES = "postgres" in os.environ.get("DATABASE_URL", "")
 
@@ -25,7 +29,13 @@ def tokyo(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> da
 
 @pytest.fixture
 def office(db) -> Office:
-    """ハローワーク伊勢崎 as the data migration seeds it."""
+    """ハローワーク伊勢崎 as the data migration seeds it.
+
+    Transactional tests (live server, races) flush the tables afterwards, so the seed is
+    re-applied when it is missing, with the migration's own function.
+    """
+    if not Office.objects.filter(slug="isesaki").exists():
+        seed_isesaki(django_apps, None)
     return Office.objects.get(slug="isesaki")
 
 
