@@ -13,7 +13,11 @@ def terms_notice(request: HttpRequest) -> dict:
     """The published version that will take effect later, if any."""
     if request.path.startswith("/admin/"):
         return {}
-    office = getattr(request, "_office", None) or reservation_selectors.default_office()
-    if office is None:
-        return {"terms_upcoming": None}
-    return {"terms_upcoming": selectors.terms_announced(office.pk, timezone.now())}
+    if not hasattr(request, "_terms_upcoming"):
+        if not hasattr(request, "_office"):
+            request._office = reservation_selectors.default_office()
+        office = request._office
+        request._terms_upcoming = (
+            selectors.terms_announced(office.pk, timezone.now()) if office is not None else None
+        )
+    return {"terms_upcoming": request._terms_upcoming}

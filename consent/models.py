@@ -1,12 +1,24 @@
-"""Terms of use as versioned data, and the append-only record of each consent."""
+"""Terms of use as versioned data, and the append-only record of each consent.
+
+Both are evidence: a published version is the text people agreed to (Art. 6(3), 13), and a
+consent proves who agreed to which version, to which items, when and from where (Art. 7(1)).
+So neither can be changed once written. The model and its queryset refuse it here; the
+database refuses it too (triggers in migration 0004), for code that goes around the ORM.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import re
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from consent import document
 
 # Art. 5 (environment) and Art. 2(2) (a device with a camera): each is confirmed one by one.
 ENVIRONMENT_ITEMS: dict[str, str] = {
@@ -23,46 +35,193 @@ ENVIRONMENT_ITEMS: dict[str, str] = {
     "camera": _("カメラ付きのスマートフォンやパソコンで通信できます（第2条(2)）。"),
 }
 
+# The columns of a published version that make up the text people agree to.
+FROZEN_TERMS_FIELDS = (
+    "office",
+    "version",
+    "title",
+    "body",
+    "issuer",
+    "issued_label",
+    "effective_date",
+    "content_hash",
+    "published_at",
+    "published_by",
+)
+# What the retention purge may blank in a consent, once (DESIGN rule 15, Art. 8).
+CONSENT_PERSONAL_FIELDS = ("seeker_number", "email", "ip_address", "user_agent")
+
+VERSION_LABEL = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
+
+
+class ImmutableRecordError(Exception):
+    """An attempt to change or delete a record that must stay as it was written."""
+
+
+class TermsVersionQuerySet(models.QuerySet):
+    def published(self) -> TermsVersionQuerySet:
+        return self.filter(published_at__isnull=False)
+
+    def update(self, **kwargs: Any) -> int:
+        if self.published().exists():
+            raise ImmutableRecordError("published terms versions cannot be changed")
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
+        pks = [obj.pk for obj in objs]
+        if TermsVersion.objects.filter(pk__in=pks).published().exists():
+            raise ImmutableRecordError("published terms versions cannot be changed")
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        if self.published().exists():
+            raise ImmutableRecordError("published terms versions cannot be deleted")
+        return super().delete()
+
 
 class TermsVersion(models.Model):
     """One version of an office's terms of use (Art. 13): frozen once published."""
 
     office = models.ForeignKey(
-        "reservations.Office", on_delete=models.PROTECT, related_name="terms_versions"
+        "reservations.Office",
+        on_delete=models.PROTECT,
+        related_name="terms_versions",
+        verbose_name=_("ハローワーク"),
     )
-    version = models.CharField(_("版"), max_length=40)
+    version = models.CharField(
+        _("版"),
+        max_length=40,
+        validators=[
+            RegexValidator(
+                VERSION_LABEL,
+                _("版は半角英数字とハイフン・ピリオドで入力してください（例: 2027-04-01）。"),
+            )
+        ],
+        help_text=_("URL に使われます（例: 2027-04-01 → /terms/2027-04-01/）。"),
+    )
     title = models.CharField(_("表題"), max_length=200)
-    body = models.TextField(_("本文"))
-    issuer = models.CharField(_("制定者"), max_length=200)
-    issued_label = models.CharField(_("制定日の表記"), max_length=60)
+    body = models.TextField(
+        _("本文"),
+        help_text=_(
+            "条ごとに「（見出し）」の行、「第1条 …」の行、項は「- (1) …」、"
+            "号は先頭に空白を入れた「 - ① …」の形で書きます。空行で段落を区切ります。"
+        ),
+    )
+    issuer = models.CharField(
+        _("制定者"), max_length=200, help_text=_("例: 伊勢崎公共職業安定所長")
+    )
+    issued_label = models.CharField(
+        _("制定日の表記"), max_length=60, help_text=_("例: 令和5年4月1日")
+    )
     effective_date = models.DateField(_("施行日"))
-    content_hash = models.CharField(_("本文のハッシュ（SHA-256）"), max_length=64, editable=False)
+    content_hash = models.CharField(
+        _("本文のハッシュ（SHA-256）"), max_length=64, blank=True, editable=False
+    )
     published_at = models.DateTimeField(_("公開日時"), null=True, blank=True, editable=False)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("公開した職員"),
+    )
     created_at = models.DateTimeField(_("作成日時"), auto_now_add=True)
+
+    objects = TermsVersionQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("利用規約の版")
         verbose_name_plural = _("利用規約の版")
         ordering = ["-effective_date", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["office", "version"], name="unique_terms_version")
+            models.UniqueConstraint(fields=["office", "version"], name="unique_terms_version"),
+            # Two published versions never take effect on the same day: one is in force.
+            models.UniqueConstraint(
+                fields=["office", "effective_date"],
+                condition=Q(published_at__isnull=False),
+                name="one_published_terms_per_effective_date",
+            ),
+            models.CheckConstraint(
+                condition=Q(published_at__isnull=True) | ~Q(content_hash=""),
+                name="published_terms_have_a_hash",
+            ),
         ]
+        permissions = [("publish_termsversion", _("利用規約の版を公開できる"))]
 
     def __str__(self) -> str:
         return f"{self.title} ({self.version})"
 
-    def compute_hash(self) -> str:
-        text = "\n".join([self.title, self.body, self.issued_label, self.issuer])
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Art. 13: the published text is what people agreed to; a new text is a new version.
+        if not self._state.adding and self.pk is not None:
+            stored = TermsVersion.objects.filter(pk=self.pk).values("published_at").first()
+            if stored is not None and stored["published_at"] is not None:
+                raise ImmutableRecordError("published terms versions cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        if self.pk is not None and TermsVersion.objects.filter(pk=self.pk).published().exists():
+            raise ImmutableRecordError("published terms versions cannot be deleted")
+        return super().delete(*args, **kwargs)
 
     @property
     def is_published(self) -> bool:
         return self.published_at is not None
 
+    def compute_hash(self) -> str:
+        """SHA-256 of the full text (title, body, date line, issuer) as stored."""
+        return document.content_hash(
+            title=self.title, body=self.body, issued_label=self.issued_label, issuer=self.issuer
+        )
+
+    def full_text(self) -> str:
+        return document.full_text(
+            title=self.title, body=self.body, issued_label=self.issued_label, issuer=self.issuer
+        )
+
+    def parsed(self) -> document.Document:
+        return document.parse(self.body)
+
+    def clean(self) -> None:
+        if self.body:
+            try:
+                document.parse(self.body)
+            except document.DocumentError as exc:
+                raise ValidationError(
+                    {"body": _("本文を条文として読み取れません: %(error)s") % {"error": exc}}
+                ) from exc
+
 
 class ConsentMethod(models.TextChoices):
     ONLINE = "online", _("申込画面で同意")
     VERBAL = "verbal", _("相談中に口頭で確認")
+
+
+class ConsentQuerySet(models.QuerySet):
+    """Consents are appended, read and exported; never changed or deleted."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise ImmutableRecordError("consent records are append-only")
+
+    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
+        raise ImmutableRecordError("consent records are append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ImmutableRecordError("consent records are append-only")
+
+    def update_or_create(self, *args: Any, **kwargs: Any) -> Any:
+        raise ImmutableRecordError("consent records are append-only")
+
+    def anonymize(self, *, now: Any) -> int:
+        """Blank the personal data of these consents, once (DESIGN rule 15).
+
+        The one change a consent may undergo: what was agreed, when and how stays.
+        """
+        blank = {"seeker_number": "", "email": "", "ip_address": None, "user_agent": ""}
+        pending = self.filter(anonymized_at__isnull=True)
+        return models.QuerySet.update(pending, **blank, anonymized_at=now)
 
 
 class Consent(models.Model):
@@ -75,7 +234,7 @@ class Consent(models.Model):
         verbose_name=_("予約"),
     )
     seeker_number = models.CharField(_("求職番号"), max_length=20, blank=True)
-    email = models.EmailField(_("メールアドレス"))
+    email = models.EmailField(_("メールアドレス"), blank=True)
     terms_version = models.ForeignKey(
         TermsVersion, on_delete=models.PROTECT, related_name="consents", verbose_name=_("規約の版")
     )
@@ -86,23 +245,96 @@ class Consent(models.Model):
     method = models.CharField(
         _("同意の方法"), max_length=20, choices=ConsentMethod.choices, default=ConsentMethod.ONLINE
     )
-    given_at = models.DateTimeField(_("同意日時"))
+    given_at = models.DateTimeField(_("同意日時"), db_index=True)
     ip_address = models.GenericIPAddressField(_("IPアドレス"), null=True, blank=True)
     user_agent = models.TextField(_("ブラウザ（ユーザーエージェント）"), blank=True)
     language = models.CharField(_("画面の言語"), max_length=8)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
+        # PROTECT: who took a verbal consent is part of the evidence.
+        on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="+",
         verbose_name=_("記録した職員"),
     )
+    anonymized_at = models.DateTimeField(_("個人情報の消去日時"), null=True, blank=True)
+
+    objects = ConsentQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("同意の記録")
         verbose_name_plural = _("同意の記録")
         ordering = ["-given_at", "-id"]
+        # Read and export only: no add/change/delete permission exists to be granted.
+        default_permissions = ("view",)
+        permissions = [("export_consent", _("同意の記録をCSVで書き出せる"))]
+        constraints = [
+            # Art. 4: the chosen application's own terms are part of the agreement.
+            models.CheckConstraint(
+                condition=Q(platform_terms_accepted=True), name="consent_platform_terms_accepted"
+            ),
+            # Art. 6(2): a second booking taken during a session names the counselor.
+            models.CheckConstraint(
+                condition=~Q(method=ConsentMethod.VERBAL) | Q(recorded_by__isnull=False),
+                name="verbal_consent_names_the_staff",
+            ),
+            models.CheckConstraint(
+                condition=Q(method__in=ConsentMethod.values), name="consent_method_valid"
+            ),
+            *(
+                # Art. 5, Art. 2(2): every item of the checklist was confirmed.
+                models.CheckConstraint(
+                    condition=Q(items__has_key=key) & Q(**{f"items__{key}": True}),
+                    name=f"consent_item_{key}",
+                )
+                for key in ENVIRONMENT_ITEMS
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reservation_id} / {self.terms_version_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ImmutableRecordError("consent records are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise ImmutableRecordError("consent records are append-only")
+
+
+class TermsChangeNotice(models.Model):
+    """A booking whose holder was told of a new terms version (Art. 13): once per person."""
+
+    terms_version = models.ForeignKey(
+        TermsVersion,
+        on_delete=models.PROTECT,
+        related_name="change_notices",
+        verbose_name=_("規約の版"),
+    )
+    reservation = models.ForeignKey(
+        "reservations.Reservation",
+        on_delete=models.PROTECT,
+        related_name="terms_notices",
+        verbose_name=_("予約"),
+    )
+    emailed = models.BooleanField(
+        _("メールを送った予約"),
+        help_text=_("同じ人の他の予約には、この予約あてのメールで知らせています。"),
+    )
+    created_at = models.DateTimeField(_("通知日時"))
+
+    class Meta:
+        verbose_name = _("利用規約変更の通知")
+        verbose_name_plural = _("利用規約変更の通知")
+        ordering = ["-created_at", "-id"]
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["terms_version", "reservation"], name="one_terms_notice_per_booking"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.terms_version_id} → {self.reservation_id}"

@@ -1,25 +1,57 @@
-"""Recording consent: one function, called in the booking's transaction."""
+"""The consent app's actions: record a consent, publish terms, tell people of a change.
+
+`consent_record` runs inside the booking's transaction (reservations.services), so a
+booking never exists without its consent. Publishing freezes a version's text; the change
+notice (Art. 13) is enqueued in the same transaction as the publication.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from consent import selectors
-from consent.models import ENVIRONMENT_ITEMS, Consent, ConsentMethod
+from consent.models import (
+    ENVIRONMENT_ITEMS,
+    Consent,
+    ConsentMethod,
+    TermsChangeNotice,
+    TermsVersion,
+)
+from reservations.models import Office, Reservation
+from reservations.rules import TOKYO
 from reservations.services import ReservationError
+from reservations.templatetags.seeker_dates import format_date
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-    from reservations.models import Reservation
+USER_AGENT_MAX = 1000
 
 
 class ConsentError(ReservationError):
     code = "consent"
+
+
+class TermsError(Exception):
+    """Publishing a terms version was refused; `message` is fit to show the staff member."""
+
+    code = "terms"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
 
 
 @dataclass(frozen=True)
@@ -36,6 +68,16 @@ class ConsentGiven:
     recorded_by: AbstractBaseUser | None = field(default=None, compare=False)
 
 
+def _valid_ip(raw: str | None) -> str | None:
+    # Art. 7(1) asks for the access record; a malformed address is dropped, never a 500.
+    if not raw:
+        return None
+    try:
+        return str(ipaddress.ip_address(raw.strip()))
+    except ValueError:
+        return None
+
+
 def consent_record(*, reservation: Reservation, given: ConsentGiven, now: datetime) -> Consent:
     """Record the consent behind a booking; refuse if any required item is missing."""
     terms = selectors.terms_in_force(reservation.office_id, now)
@@ -48,11 +90,18 @@ def consent_record(*, reservation: Reservation, given: ConsentGiven, now: dateti
             code="terms_changed",
         )
     if not given.platform_terms_accepted:
+        # Art. 4: TeleOffice's or Zoom's own terms are agreed to as well.
         raise ConsentError(_("利用するアプリの利用規約への同意が必要です（第4条）。"))
     missing = [key for key in ENVIRONMENT_ITEMS if key not in given.confirmed_items]
     if missing:
         raise ConsentError(
             _("利用環境のすべての項目を確認してください（第5条・第2条(2)）。"), missing=missing
+        )
+    recorder = given.recorded_by if given.verbal else None
+    if given.verbal and (recorder is None or not getattr(recorder, "is_staff", False)):
+        # Art. 6(2): only a counselor takes a second booking during a session.
+        raise ConsentError(
+            _("相談中の予約には、同意を確認した職員の記録が必要です。"), code="verbal_needs_staff"
         )
     return Consent.objects.create(
         reservation=reservation,
@@ -65,8 +114,141 @@ def consent_record(*, reservation: Reservation, given: ConsentGiven, now: dateti
         items=dict.fromkeys(ENVIRONMENT_ITEMS, True),
         method=ConsentMethod.VERBAL if given.verbal else ConsentMethod.ONLINE,
         given_at=now,
-        ip_address=given.ip_address or None,
-        user_agent=given.user_agent[:1000],
-        language=given.language,
-        recorded_by=given.recorded_by if given.verbal else None,
+        ip_address=_valid_ip(given.ip_address),
+        user_agent=(given.user_agent or "")[:USER_AGENT_MAX],
+        language=(given.language or "ja")[:8],
+        recorded_by=recorder,
     )
+
+
+def consent_anonymize(*, reservation: Reservation, now: datetime | None = None) -> int:
+    """Erase the personal data of a booking's consents, keeping what was agreed (rule 15)."""
+    now = now or timezone.now()
+    return Consent.objects.filter(reservation=reservation).anonymize(now=now)
+
+
+# --- Terms versions (Art. 13) -----------------------------------------------------------
+
+
+def _absolute(path: str) -> str:
+    return f"{settings.SITE_URL}{path}"
+
+
+def terms_publish(
+    *, terms_version: TermsVersion, actor: AbstractBaseUser | None, now: datetime | None = None
+) -> TermsVersion:
+    """Publish a draft: its text is hashed and frozen, and holders of bookings are told."""
+    now = now or timezone.now()
+    if actor is not None and not actor.has_perm("consent.publish_termsversion"):
+        raise TermsError(_("利用規約の版を公開する権限がありません。"), code="permission")
+    with transaction.atomic():
+        # One publication per office at a time, so the order of effective dates holds.
+        Office.objects.select_for_update().filter(pk=terms_version.office_id).exists()
+        version = TermsVersion.objects.select_for_update().get(pk=terms_version.pk)
+        if version.is_published:
+            raise TermsError(_("この版はすでに公開されています。"), code="already_published")
+        today = now.astimezone(TOKYO).date()
+        if version.effective_date < today:
+            raise TermsError(
+                _("施行日が過ぎています。今日以降の日付にしてください。"), code="effective_past"
+            )
+        latest = (
+            TermsVersion.objects.published()
+            .filter(office_id=version.office_id)
+            .order_by("-effective_date")
+            .first()
+        )
+        if latest is not None and version.effective_date <= latest.effective_date:
+            raise TermsError(
+                _("施行日は、公開済みの版「%(version)s」の施行日（%(date)s）より後にしてください。")
+                % {"version": latest.version, "date": format_date(latest.effective_date)},
+                code="effective_order",
+            )
+        try:
+            version.full_clean()
+        except ValidationError as exc:
+            raise TermsError(" ".join(exc.messages), code="invalid") from exc
+        version.content_hash = version.compute_hash()
+        version.published_at = now
+        version.published_by = actor if actor is not None and actor.is_authenticated else None
+        version.save(update_fields=["content_hash", "published_at", "published_by"])
+        # Art. 13: the change, the new text and its effective date are told in advance.
+        terms_notify_change(terms_version=version, now=now)
+    return version
+
+
+def _notice_context(version: TermsVersion, reservation: Reservation) -> dict[str, str]:
+    with translation.override(reservation.language or "ja"):
+        effective = format_date(version.effective_date)
+    return {
+        "terms_title": version.title,
+        "terms_version": version.version,
+        "effective_date": effective,
+        "effective_date_iso": version.effective_date.isoformat(),
+        "terms_url": _absolute(reverse("consent:terms-version", args=[version.version])),
+        "changes_url": _absolute(reverse("consent:terms-changes", args=[version.version])),
+    }
+
+
+def terms_notify_change(*, terms_version: TermsVersion, now: datetime | None = None) -> int:
+    """Email each person whose future session falls under this new version, once (Art. 13).
+
+    Bookings already consented to this version (or a later one) are left out; so are
+    sessions before the effective date, which the change does not touch. Returns the
+    number of emails enqueued. Safe to run again: each booking is noted once.
+    """
+    from reservations import notifications
+
+    now = now or timezone.now()
+    if not terms_version.is_published:
+        raise TermsError(_("公開されていない版は通知できません。"), code="not_published")
+    if selectors.terms_previous(terms_version) is None:
+        return 0  # the first version changes nothing anyone agreed to
+    with transaction.atomic():
+        # Two runs at once (the publisher and the periodic job) queue one email, not two.
+        TermsVersion.objects.select_for_update().filter(pk=terms_version.pk).exists()
+        told = set(
+            TermsChangeNotice.objects.filter(terms_version=terms_version).values_list(
+                "reservation__person_key", flat=True
+            )
+        )
+        candidates = selectors.bookings_to_notify(terms_version, now)
+        notices = []
+        for reservation in candidates:
+            first = reservation.person_key not in told
+            if first:
+                told.add(reservation.person_key)
+                notifications.enqueue_email(
+                    reservation=reservation,
+                    kind="terms_changed",
+                    context=_notice_context(terms_version, reservation),
+                )
+            notices.append(
+                TermsChangeNotice(
+                    terms_version=terms_version,
+                    reservation=reservation,
+                    emailed=first,
+                    created_at=now,
+                )
+            )
+        TermsChangeNotice.objects.bulk_create(notices)
+    return sum(1 for notice in notices if notice.emailed)
+
+
+def terms_notify_due(*, now: datetime | None = None) -> dict[str, int]:
+    """Run the change notice for every office's version in force and announced versions.
+
+    Catches bookings made after a publication (the periodic job); returns emails per version.
+    """
+    now = now or timezone.now()
+    sent: dict[str, int] = {}
+    for office in Office.objects.order_by("id"):
+        versions = list(selectors.terms_announced_all(office.pk, now))
+        current = selectors.terms_in_force(office.pk, now)
+        if current is not None:
+            versions.insert(0, current)
+        for version in versions:
+            sent[f"{office.slug}/{version.version}"] = terms_notify_change(
+                terms_version=version, now=now
+            )
+    return sent

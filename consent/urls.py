@@ -1,3 +1,16 @@
+"""The terms of use, at the site root: /terms/, /terms/<version>/, /terms/<version>/changes/."""
+
+from django.urls import path, re_path
+
+from consent import views
+
 app_name = "consent"
 
-urlpatterns: list = []
+# The same shape as TermsVersion.version (consent.models.VERSION_LABEL).
+VERSION = r"(?P<version>[0-9A-Za-z][0-9A-Za-z._-]{0,39})"
+
+urlpatterns = [
+    path("terms/", views.terms_current, name="terms"),
+    re_path(rf"^terms/{VERSION}/$", views.terms_version, name="terms-version"),
+    re_path(rf"^terms/{VERSION}/changes/$", views.terms_changes, name="terms-changes"),
+]

@@ -122,6 +122,7 @@ AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"  # in Japanese, inside the admin's layout
 
 # Japanese first; English follows. Every user-facing string goes through gettext.
 LANGUAGE_CODE = "ja"
@@ -147,13 +148,27 @@ STORAGES = {
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
-# Mail: console in development, SMTP in production (EMAIL_URL=smtp://user:pass@host:587).
-vars().update(
-    env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
-)
+# Mail through Django's MAILERS (the EMAIL_* settings are deprecated). The environment keeps
+# EMAIL_URL (consolemail:// in development; smtp://user:pass@host:25, smtp+tls://…:587 or
+# smtp+ssl://…:465 in production) and EMAIL_TIMEOUT, which bounds every SMTP conversation so
+# that a stuck mail server cannot hold a worker (the send is retried later).
+_email = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+_mailer_options: dict = {}
+if _email["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend":
+    _mailer_options = {
+        "host": _email["EMAIL_HOST"] or "localhost",
+        "port": _email["EMAIL_PORT"],
+        "username": _email["EMAIL_HOST_USER"] or None,
+        "password": _email["EMAIL_HOST_PASSWORD"] or None,
+        "use_tls": bool(_email.get("EMAIL_USE_TLS")),
+        "use_ssl": bool(_email.get("EMAIL_USE_SSL")),
+        "timeout": env.int("EMAIL_TIMEOUT", default=10),
+    }
+elif _email["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend":
+    _mailer_options = {"file_path": "/" + _email["EMAIL_FILE_PATH"]}
+MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _mailer_options}}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@hellowork-isesaki.example.jp")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # Tasks: rows in the database, enqueued in the same transaction as the state change.
 TASK_BACKEND = env.str("TASK_BACKEND", default="database")
@@ -169,6 +184,12 @@ TASKS = {
     }
 }
 TASK_MAX_ATTEMPTS = env.int("TASK_MAX_ATTEMPTS", default=12)
+# A failed attempt is retried after base·2^(n-1) seconds, at most TASK_RETRY_MAX_SECONDS.
+TASK_RETRY_BASE_SECONDS = env.float("TASK_RETRY_BASE_SECONDS", default=30.0)
+TASK_RETRY_MAX_SECONDS = env.float("TASK_RETRY_MAX_SECONDS", default=3600.0)
+# A task still "running" this long after it started belongs to a worker that died: run it
+# again. Every task is bounded by ZOOM_TIMEOUT / EMAIL_TIMEOUT, far below this.
+TASK_LEASE_SECONDS = env.float("TASK_LEASE_SECONDS", default=300.0)
 
 # Zoom (Server-to-Server OAuth). Without an account id, Zoom bookings wait for staff.
 ZOOM_ACCOUNT_ID = env.str("ZOOM_ACCOUNT_ID", default="")
@@ -186,6 +207,8 @@ RETENTION_DAYS = env.int("RETENTION_DAYS", default=365)
 # Request-form rate limits (per IP and per 求職番号), requests per hour.
 REQUEST_RATE_LIMIT_PER_IP = env.int("REQUEST_RATE_LIMIT_PER_IP", default=20)
 REQUEST_RATE_LIMIT_PER_SEEKER = env.int("REQUEST_RATE_LIMIT_PER_SEEKER", default=5)
+# How many reverse proxies of ours append to X-Forwarded-For (0: use REMOTE_ADDR as is).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # Security headers. Content Security Policy: nothing from outside, no inline script.
 SECURE_CSP = {

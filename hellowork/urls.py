@@ -3,9 +3,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-admin.site.site_header = "ハローワーク伊勢崎 オンライン職業相談 予約管理"
-admin.site.site_title = "オンライン職業相談 予約管理"
-admin.site.index_title = "予約管理"
+# The admin's titles (with the office's name from the database) are set in
+# reservations/admin.py and templates/admin/base_site.html.
 
 urlpatterns = [
     path("admin/", admin.site.urls),

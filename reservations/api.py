@@ -2,30 +2,43 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from reservations import selectors
 from reservations.models import Office
 
 MAX_RANGE_DAYS = 62
+# Exactly YYYY-MM-DD: date.fromisoformat alone also takes 20270112 and 2027-W02-2.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _error(message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=400)
 
 
+def _parse_date(raw: str | None) -> date | None:
+    if raw is None or not _ISO_DATE.fullmatch(raw):
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
 @require_GET
+@never_cache  # places change with every booking; a cached answer would offer full slots
 def slots(request: HttpRequest) -> JsonResponse:
     """`GET /api/slots/?from=YYYY-MM-DD&to=YYYY-MM-DD[&office=slug]`."""
-    try:
-        first = date.fromisoformat(request.GET.get("from", ""))
-        last = date.fromisoformat(request.GET.get("to", ""))
-    except ValueError:
+    first = _parse_date(request.GET.get("from"))
+    last = _parse_date(request.GET.get("to"))
+    if first is None or last is None:
         return _error(_("from と to は YYYY-MM-DD の形の日付で指定してください。"))
     if last < first:
         return _error(_("to は from 以降の日付にしてください。"))

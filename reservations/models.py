@@ -265,6 +265,8 @@ class Reservation(models.Model):
         verbose_name = _("予約")
         verbose_name_plural = _("予約")
         ordering = ["slot__starts_at", "id"]
+        # Personal data leaves the system only for supervisors (Art. 7(2), 8).
+        permissions = [("export_reservation", _("予約を書き出せる"))]
         indexes = [models.Index(fields=["status"], name="reservation_status_idx")]
         constraints = [
             # Rule 8: the same slot cannot be held twice by one person.
@@ -413,3 +415,118 @@ class Restriction(models.Model):
                 )
             self.seeker_number = normalized
         self.email = self.email.strip().lower()
+
+
+# --- Notifications and meetings: the queue's evidence (what was sent, what Zoom has) ---
+
+
+class EmailKind(models.TextChoices):
+    REQUEST_RECEIVED = "request_received", _("申込受付")
+    CONFIRMED = "confirmed", _("予約確定")
+    REMINDER = "reminder", _("前日のお知らせ")
+    MOVED = "moved", _("日時の変更")
+    CANCELLED = "cancelled", _("キャンセル")
+    EXPIRED = "expired", _("期限切れ")
+    REJECTED = "rejected", _("お断り")
+    NO_SHOW = "no_show", _("連絡なし不参加")
+    TERMS_CHANGED = "terms_changed", _("利用規約の改定")
+
+
+class EmailStatus(models.TextChoices):
+    QUEUED = "queued", _("送信待ち")
+    SENDING = "sending", _("送信中")
+    RETRYING = "retrying", _("再送待ち")
+    SENT = "sent", _("送信済み")
+    FAILED = "failed", _("送信失敗")
+    SKIPPED = "skipped", _("送信不要")
+
+
+class OutgoingEmail(models.Model):
+    """One email to a seeker about a booking: queued with the change, sent once."""
+
+    reservation = models.ForeignKey(
+        Reservation, on_delete=models.CASCADE, related_name="emails", verbose_name=_("予約")
+    )
+    kind = models.CharField(_("種類"), max_length=40, choices=EmailKind.choices)
+    # Only references (event ids, versions), never copies of personal data.
+    context = models.JSONField(_("差し込み内容"), default=dict, blank=True)
+    status = models.CharField(
+        _("状態"), max_length=20, choices=EmailStatus.choices, default=EmailStatus.QUEUED
+    )
+    # The same Message-ID on every attempt, so a resend after a lost reply is recognisable.
+    message_id = models.CharField(_("Message-ID"), max_length=255, unique=True)
+    language = models.CharField(_("言語"), max_length=8, blank=True)
+    subject = models.CharField(_("件名"), max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("送信の試行回数"), default=0)
+    last_error = models.CharField(_("最後のエラー"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("登録日時"), auto_now_add=True)
+    last_attempt_at = models.DateTimeField(_("最後の試行日時"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("送信日時"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("送信メール")
+        verbose_name_plural = _("送信メール")
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["status"], name="outgoing_email_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_status_display()})"
+
+
+class ZoomMeetingState(models.TextChoices):
+    CREATING = "creating", _("作成中")
+    UNCERTAIN = "uncertain", _("作成の結果が不明（照合待ち）")
+    ACTIVE = "active", _("有効")
+    DELETED = "deleted", _("削除済み")
+    ABANDONED = "abandoned", _("作成されなかった")
+
+
+UNSETTLED_ZOOM_STATES = (ZoomMeetingState.CREATING, ZoomMeetingState.UNCERTAIN)
+
+
+class ZoomMeeting(models.Model):
+    """A Zoom meeting this system asked for: what reconciliation with Zoom works from."""
+
+    reservation = models.ForeignKey(
+        Reservation,
+        on_delete=models.CASCADE,
+        related_name="zoom_meetings",
+        verbose_name=_("予約"),
+    )
+    state = models.CharField(_("状態"), max_length=20, choices=ZoomMeetingState.choices)
+    meeting_id = models.CharField(_("会議ID"), max_length=64, blank=True, db_index=True)
+    start_time = models.DateTimeField(_("Zoom上の開始日時"), null=True, blank=True)
+    requested_at = models.DateTimeField(_("作成を依頼した日時"))
+    created_at = models.DateTimeField(_("作成を確認した日時"), null=True, blank=True)
+    deleted_at = models.DateTimeField(_("削除日時"), null=True, blank=True)
+    note = models.CharField(_("メモ"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("Zoom会議の作成記録")
+        verbose_name_plural = _("Zoom会議の作成記録")
+        ordering = ["requested_at", "id"]
+        constraints = [
+            # One creation in flight per booking: a second worker must wait, not duplicate.
+            models.UniqueConstraint(
+                fields=["reservation"],
+                condition=Q(state__in=["creating", "uncertain"]),
+                name="one_unsettled_zoom_creation_per_booking",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meeting_id or '-'} ({self.get_state_display()})"
+
+
+class PeriodicJob(models.Model):
+    """When a periodic job (sweep, reminders, meeting retries) last started."""
+
+    name = models.CharField(_("名前"), max_length=40, unique=True)
+    last_run_at = models.DateTimeField(_("最後の実行日時"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("定期処理")
+        verbose_name_plural = _("定期処理")
+
+    def __str__(self) -> str:
+        return self.name

@@ -2,19 +2,343 @@
 
 `reservation_changed` is called by every service inside its transaction, right after the
 change is recorded. It enqueues tasks (rows in the same database, so the enqueue commits or
-rolls back with the change) and never does I/O itself.
+rolls back with the change) and never does I/O itself. The tasks then send each email once
+(`email_send`) and keep the Zoom meeting in line (`meetings.sync.meeting_sync`).
 """
 
 from __future__ import annotations
 
+import logging
+import smtplib
+from datetime import datetime, time, timedelta
+from email.utils import make_msgid
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from reservations import rules, tasks
+from reservations.models import (
+    ActorKind,
+    EmailKind,
+    EmailStatus,
+    EventKind,
+    MeetingState,
+    OutgoingEmail,
+    Platform,
+    Reservation,
+    ReservationEvent,
+)
+from reservations.rules import Status
+
 if TYPE_CHECKING:
-    from reservations.models import Reservation, ReservationEvent
+    from django.core.mail import EmailMessage
+
+logger = logging.getLogger(__name__)
+
+# The day-before reminder goes out from this time (Tokyo) on the calendar day before.
+REMINDER_TIME = time(10)
+# Emails whose content includes the session's link get the calendar file too.
+_WITH_CALENDAR = frozenset({EmailKind.CONFIRMED, EmailKind.REMINDER, EmailKind.MOVED})
+
+
+class EmailDeliveryError(Exception):
+    """The mail server did not take the message; `message` names no person."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class EmailBusy(EmailDeliveryError):
+    """Another worker is sending this very email right now."""
+
+    retry_after = 30.0
+
+
+def booking_url(reservation: Reservation) -> str:
+    """The seeker's private page, absolute (emails are read outside the site)."""
+    return f"{settings.SITE_URL}/r/{reservation.token}/"
+
+
+def _message_domain() -> str:
+    return settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(">") or "localhost"
+
+
+def enqueue_email(*, reservation: Reservation, kind: str, context: dict | None = None) -> None:
+    """Queue an email to the seeker in the caller's transaction; it is sent once, retried.
+
+    Rendered at send time from `templates/emails/<kind>.subject.txt`, `<kind>.txt` and
+    `<kind>.html` in the booking's language, with `reservation`, `office`, `site_url`,
+    `booking_url` and `context` (JSON-serialisable strings).
+    """
+    email = OutgoingEmail.objects.create(
+        reservation=reservation,
+        kind=kind,
+        context=context or {},
+        message_id=make_msgid(idstring=kind.replace("_", "-"), domain=_message_domain()),
+        language=reservation.language or settings.LANGUAGE_CODE,
+    )
+    tasks.enqueue(tasks.send_email, email_id=email.pk)
+
+
+def _enqueue_meeting_sync(reservation: Reservation) -> None:
+    tasks.enqueue(tasks.sync_meeting, reservation_id=reservation.pk)
 
 
 def reservation_changed(*, reservation: Reservation, event: ReservationEvent) -> None:
     """Enqueue the mail and meeting work that `event` calls for, in the caller's transaction."""
-    # Filled in by the meetings and notifications work: request received, confirmed (after
-    # the meeting exists), moved, cancelled, expired, rejected, no-show.
-    return None
+    is_zoom = reservation.platform == Platform.ZOOM
+    if event.kind == EventKind.MOVED:
+        enqueue_email(reservation=reservation, kind=EmailKind.MOVED, context={"event": event.pk})
+        if is_zoom and reservation.status == Status.CONFIRMED:
+            _enqueue_meeting_sync(reservation)
+        return
+    if event.kind == EventKind.NOTE:
+        if event.details.get("action") == "meeting_retry" and is_zoom:
+            _enqueue_meeting_sync(reservation)
+        return
+    target = event.to_status
+    if target == Status.REQUESTED:
+        enqueue_email(reservation=reservation, kind=EmailKind.REQUEST_RECEIVED)
+    elif target == Status.CONFIRMED:
+        if is_zoom:
+            # Rule 13: the email waits for the meeting; the sync enqueues it with the link.
+            _enqueue_meeting_sync(reservation)
+        else:
+            enqueue_email(reservation=reservation, kind=EmailKind.CONFIRMED)
+    elif target == Status.CANCELLED:
+        enqueue_email(
+            reservation=reservation, kind=EmailKind.CANCELLED, context={"event": event.pk}
+        )
+        if is_zoom and event.from_status == Status.CONFIRMED:
+            _enqueue_meeting_sync(reservation)
+    elif target == Status.EXPIRED:
+        enqueue_email(reservation=reservation, kind=EmailKind.EXPIRED)
+    elif target == Status.REJECTED:
+        enqueue_email(reservation=reservation, kind=EmailKind.REJECTED, context={"event": event.pk})
+    elif target == Status.NO_SHOW:
+        enqueue_email(reservation=reservation, kind=EmailKind.NO_SHOW)
+
+
+# --- Rendering ---------------------------------------------------------------------------
+
+
+def _event(email: OutgoingEmail) -> ReservationEvent | None:
+    event_id = email.context.get("event")
+    if not event_id:
+        return None
+    return ReservationEvent.objects.filter(pk=event_id, reservation_id=email.reservation_id).first()
+
+
+def email_context(email: OutgoingEmail) -> dict:
+    """What the templates of `email` see."""
+    reservation = email.reservation
+    event = _event(email)
+    context: dict = {
+        "reservation": reservation,
+        "office": reservation.office,
+        "site_url": settings.SITE_URL,
+        "booking_url": booking_url(reservation),
+        "starts_at": reservation.slot.starts_at,
+        "ends_at": reservation.slot.ends_at,
+        "is_zoom": reservation.platform == Platform.ZOOM,
+        "meeting_ready": reservation.meeting_state == MeetingState.READY
+        and bool(reservation.meeting_join_url),
+        "event": event,
+        "by_staff": event is not None and event.actor_kind == ActorKind.STAFF,
+        "reason": event.reason if event is not None else "",
+        "previous_start": None,
+        "no_show_grace_minutes": int(rules.NO_SHOW_GRACE.total_seconds() // 60),
+    }
+    if event is not None and event.kind == EventKind.MOVED and event.details.get("from"):
+        context["previous_start"] = datetime.fromisoformat(event.details["from"])
+    context.update({k: v for k, v in email.context.items() if k != "event"})
+    return context
+
+
+def render_email(email: OutgoingEmail) -> EmailMessage:
+    """The message for `email`, in the seeker's language, with the .ics where it helps."""
+    from reservations.calendar import reservation_ics
+
+    reservation = email.reservation
+    language = reservation.language or settings.LANGUAGE_CODE
+    with translation.override(language):
+        context = email_context(email)
+        subject = " ".join(render_to_string(f"emails/{email.kind}.subject.txt", context).split())
+        text = render_to_string(f"emails/{email.kind}.txt", context)
+        html = render_to_string(f"emails/{email.kind}.html", context)
+    office = reservation.office
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        to=[reservation.email],
+        reply_to=[office.email] if office.email else None,
+        headers={"Message-ID": email.message_id, "Auto-Submitted": "auto-generated"},
+    )
+    message.attach_alternative(html, "text/html")
+    if (
+        email.kind in _WITH_CALENDAR
+        and reservation.status == Status.CONFIRMED
+        and context["meeting_ready"]
+    ):
+        message.attach(
+            f"hellowork-{reservation.reference}.ics",
+            reservation_ics(reservation).decode("utf-8"),
+            "text/calendar",
+        )
+    return message
+
+
+# --- Sending -----------------------------------------------------------------------------
+
+
+def _still_wanted(email: OutgoingEmail, reservation: Reservation, now: datetime) -> bool:
+    """Whether the email still makes sense: a link for a cancelled booking does not."""
+    if reservation.anonymized_at is not None:
+        return False
+    if email.kind == EmailKind.CONFIRMED:
+        return (
+            reservation.status == Status.CONFIRMED
+            and reservation.meeting_state == MeetingState.READY
+            and now < reservation.slot.ends_at
+        )
+    if email.kind == EmailKind.REMINDER:
+        return reservation.status == Status.CONFIRMED and now < reservation.slot.starts_at
+    if email.kind == EmailKind.MOVED:
+        return reservation.is_active and now < reservation.slot.ends_at
+    return True
+
+
+def _safe_error(exc: BaseException) -> str:
+    """What went wrong, without the addresses SMTP errors carry."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{type(exc).__name__} {exc.smtp_code}"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = sorted({str(code) for code, _msg in exc.recipients.values()})
+        return f"SMTPRecipientsRefused {','.join(codes)}"
+    return type(exc).__name__
+
+
+def email_send(
+    *, email_id: int, attempt: int = 1, max_attempts: int = 1, now: datetime | None = None
+) -> str:
+    """Send one queued email, once: a sent or obsolete email is never sent again."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        email = (
+            OutgoingEmail.objects.select_for_update(of=("self",))
+            .select_related("reservation__slot", "reservation__office")
+            .filter(pk=email_id)
+            .first()
+        )
+        if email is None:
+            return "gone"
+        if email.status in (EmailStatus.SENT, EmailStatus.SKIPPED):
+            return email.status
+        if not _still_wanted(email, email.reservation, now):
+            email.status = EmailStatus.SKIPPED
+            email.save(update_fields=["status"])
+            return email.status
+        lease = timedelta(seconds=settings.TASK_LEASE_SECONDS)
+        if (
+            email.status == EmailStatus.SENDING
+            and email.last_attempt_at is not None
+            and email.last_attempt_at > now - lease
+        ):
+            raise EmailBusy(_("別の処理がこのメールを送信中です。"))
+        email.status = EmailStatus.SENDING
+        email.attempts += 1
+        email.last_attempt_at = now
+        email.save(update_fields=["status", "attempts", "last_attempt_at"])
+    # No lock is held while talking to the mail server (EMAIL_TIMEOUT bounds it).
+    try:
+        message = render_email(email)
+        message.send(using="default")
+    except Exception as exc:
+        error = _safe_error(exc)
+        final = attempt >= max_attempts
+        OutgoingEmail.objects.filter(pk=email.pk).update(
+            status=EmailStatus.FAILED if final else EmailStatus.RETRYING, last_error=error
+        )
+        logger.warning(
+            "email %s (%s) of booking %s not sent, attempt %d: %s",
+            email.pk,
+            email.kind,
+            email.reservation.reference,
+            attempt,
+            error,
+        )
+        if isinstance(exc, (OSError, smtplib.SMTPException)):
+            raise EmailDeliveryError(error) from None
+        raise
+    OutgoingEmail.objects.filter(pk=email.pk).update(
+        status=EmailStatus.SENT,
+        sent_at=timezone.now(),
+        subject=str(message.subject)[:255],
+        last_error="",
+    )
+    logger.info(
+        "email %s (%s) of booking %s sent", email.pk, email.kind, email.reservation.reference
+    )
+    return EmailStatus.SENT
+
+
+# --- The day-before reminder -------------------------------------------------------------
+
+
+def reminder_due_at(slot_start: datetime) -> datetime:
+    """When the reminder of a session may go out: the day before, from REMINDER_TIME."""
+    day_before = slot_start.astimezone(rules.TOKYO).date() - timedelta(days=1)
+    return datetime.combine(day_before, REMINDER_TIME, tzinfo=rules.TOKYO)
+
+
+def reminder_due(slot_start: datetime, confirmed_at: datetime | None, now: datetime) -> bool:
+    """Whether a confirmed session should get its reminder now.
+
+    Not once it has started, and not when the confirmation itself came after the reminder
+    time (that email has just told the seeker everything).
+    """
+    due_at = reminder_due_at(slot_start)
+    if not (due_at <= now < slot_start):
+        return False
+    return confirmed_at is None or confirmed_at < due_at
+
+
+def reminders_send(*, now: datetime | None = None) -> int:
+    """Queue the day-before reminder of every confirmed booking due one (idempotent)."""
+    now = now or timezone.now()
+    candidates = Reservation.objects.filter(
+        status=Status.CONFIRMED,
+        reminder_sent_at__isnull=True,
+        meeting_state=MeetingState.READY,
+        slot__starts_at__gt=now,
+        slot__starts_at__lte=now + timedelta(days=2),
+    ).select_related("slot")
+    queued = 0
+    for candidate in candidates:
+        if not reminder_due(candidate.slot.starts_at, candidate.confirmed_at, now):
+            continue
+        with transaction.atomic():
+            reservation = (
+                Reservation.objects.select_for_update(of=("self",))
+                .select_related("slot", "office")
+                .get(pk=candidate.pk)
+            )
+            # Re-checked under the lock: two workers never both send it.
+            if (
+                reservation.status != Status.CONFIRMED
+                or reservation.reminder_sent_at is not None
+                or reservation.meeting_state != MeetingState.READY
+                or not reminder_due(reservation.slot.starts_at, reservation.confirmed_at, now)
+            ):
+                continue
+            reservation.reminder_sent_at = now
+            reservation.save(update_fields=["reminder_sent_at", "updated_at"])
+            enqueue_email(reservation=reservation, kind=EmailKind.REMINDER)
+            queued += 1
+    return queued

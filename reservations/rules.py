@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -30,7 +30,8 @@ NO_SHOW_GRACE = timedelta(minutes=10)
 # A counselor (or the Zoom webhook) may record attendance from shortly before the start,
 # while the seeker waits in the waiting room.
 ATTENDANCE_EARLY = timedelta(minutes=15)
-# Year-end/new-year closure of public employment offices: 12/29 to 1/3.
+# Year-end/new-year closure: 12/29 to 1/3 are holidays of every administrative organ
+# (行政機関の休日に関する法律 第1条), so no Hello Work is open then.
 YEAR_END_CLOSURE = ((12, 29), (12, 30), (12, 31), (1, 1), (1, 2), (1, 3))
 
 
@@ -131,6 +132,13 @@ class Slot:
         return self.start.astimezone(TOKYO).date()
 
 
+def _local(moment: datetime) -> datetime:
+    """`moment` in Asia/Tokyo; a naive datetime is a bug (its zone would be guessed)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("an aware datetime is required")
+    return moment.astimezone(TOKYO)
+
+
 # --- Calendar (DESIGN rule 3) ---------------------------------------------------------
 
 
@@ -150,8 +158,10 @@ def is_year_end_closure(day: date) -> bool:
     return (day.month, day.day) in YEAR_END_CLOSURE
 
 
-def closed_reason(day: date, rules: OfficeRules) -> ClosedReason | None:
-    """Why the office offers no sessions on `day`, or None when it is open (rule 3)."""
+def office_closed_reason(day: date, rules: OfficeRules) -> ClosedReason | None:
+    """Why the office itself is closed on `day`, or None on a working day (rule 3)."""
+    # Art. 6(2)③ offers sessions on 平日 only; weekends, national holidays and 12/29–1/3
+    # are the days an administrative organ is closed (行政機関の休日に関する法律 第1条).
     if is_year_end_closure(day):
         return ClosedReason.YEAR_END
     if holiday_name(day) is not None:
@@ -160,6 +170,19 @@ def closed_reason(day: date, rules: OfficeRules) -> ClosedReason | None:
         return ClosedReason.CLOSURE
     if day.weekday() >= 5:
         return ClosedReason.WEEKEND
+    return None
+
+
+def is_office_day(day: date, rules: OfficeRules) -> bool:
+    """Whether the office works on `day`: a weekday, no holiday, closure or year-end (rule 3)."""
+    return office_closed_reason(day, rules) is None
+
+
+def closed_reason(day: date, rules: OfficeRules) -> ClosedReason | None:
+    """Why the office offers no sessions on `day`, or None when it offers some (rule 3)."""
+    reason = office_closed_reason(day, rules)
+    if reason is not None:
+        return reason
     if not any(window.weekday == day.weekday() for window in rules.windows):
         return ClosedReason.NO_SESSIONS
     return None
@@ -170,15 +193,24 @@ def is_open_day(day: date, rules: OfficeRules) -> bool:
     return closed_reason(day, rules) is None
 
 
-def previous_open_day(day: date, rules: OfficeRules) -> date:
-    """The last open day strictly before `day`."""
+def _walk_back(day: date, accept: Callable[[date], bool]) -> date:
     candidate = day - timedelta(days=1)
     # A year has at most a few dozen closed days in a row; bound the walk regardless.
     for _step in range(366):
-        if is_open_day(candidate, rules):
+        if accept(candidate):
             return candidate
         candidate -= timedelta(days=1)
-    raise ValueError("no open day within a year before the given day")
+    raise ValueError("no such day within a year before the given day")
+
+
+def previous_open_day(day: date, rules: OfficeRules) -> date:
+    """The last day strictly before `day` on which the office offers sessions."""
+    return _walk_back(day, lambda candidate: is_open_day(candidate, rules))
+
+
+def previous_office_day(day: date, rules: OfficeRules) -> date:
+    """The last working day of the office strictly before `day` (rule 3)."""
+    return _walk_back(day, lambda candidate: is_office_day(candidate, rules))
 
 
 # --- Slots (DESIGN rules 1, 2, 4) -----------------------------------------------------
@@ -190,17 +222,23 @@ def slots_for_day(day: date, rules: OfficeRules) -> list[Slot]:
         return []
     length = timedelta(minutes=rules.slot_minutes)
     slots: list[Slot] = []
+    previous_end: datetime | None = None
     for window in sorted(
         (w for w in rules.windows if w.weekday == day.weekday()), key=lambda w: w.start
     ):
         start = datetime.combine(day, window.start, tzinfo=TOKYO)
         window_end = datetime.combine(day, window.end, tzinfo=TOKYO)
+        # Windows are kept apart by the model; if data ever overlaps, never offer one
+        # moment twice (it would double the capacity of that time).
+        if previous_end is not None and start < previous_end:
+            continue
         # Art. 6(2)③: a slot never straddles the end of its window.
         while start + length <= window_end:
             capacity = rules.capacity_overrides.get((day, start.time()), window.capacity)
             if capacity > 0:
                 slots.append(Slot(start=start, end=start + length, capacity=capacity))
             start += length
+        previous_end = window_end
     return slots
 
 
@@ -216,7 +254,7 @@ def slots_between(first: date, last: date, rules: OfficeRules) -> list[Slot]:
 
 def find_slot(start: datetime, rules: OfficeRules) -> Slot | None:
     """The slot starting exactly at `start`, if the calendar offers one."""
-    start = start.astimezone(TOKYO)
+    start = _local(start)
     for slot in slots_for_day(start.date(), rules):
         if slot.start == start:
             return slot
@@ -230,25 +268,28 @@ def request_cutoff(slot_start: datetime, rules: OfficeRules) -> datetime:
     """When requests for this slot close: closing time on the last open day before it.
 
     Art. 6(1): bookings are confirmed by the day before, so the office needs the request
-    while it is still open on the previous working day.
+    while it is still open on the previous working day. "Open" is the office's working day
+    (rule 3), not a day with sessions: staff confirming on a weekday without sessions are
+    still at work, so a Monday-only office closes Monday requests on Friday, not a week
+    before.
     """
-    day = slot_start.astimezone(TOKYO).date()
-    return datetime.combine(previous_open_day(day, rules), rules.closing_time, tzinfo=TOKYO)
+    day = _local(slot_start).date()
+    return datetime.combine(previous_office_day(day, rules), rules.closing_time, tzinfo=TOKYO)
 
 
 def confirmation_deadline(slot_start: datetime) -> datetime:
     """The end of the day before the session (Art. 6(1) 前日までに予約を確定)."""
-    return datetime.combine(slot_start.astimezone(TOKYO).date(), time(0), tzinfo=TOKYO)
+    return datetime.combine(_local(slot_start).date(), time(0), tzinfo=TOKYO)
 
 
 def horizon_end(now: datetime, rules: OfficeRules) -> date:
     """The last date requests are open for (rule 6)."""
-    return now.astimezone(TOKYO).date() + timedelta(days=rules.horizon_days)
+    return _local(now).date() + timedelta(days=rules.horizon_days)
 
 
 def within_horizon(slot_start: datetime, now: datetime, rules: OfficeRules) -> bool:
     """Whether the slot is no further ahead than the booking horizon (rule 6)."""
-    return slot_start.astimezone(TOKYO).date() <= horizon_end(now, rules)
+    return _local(slot_start).date() <= horizon_end(now, rules)
 
 
 class RequestRefusal(StrEnum):
@@ -264,7 +305,7 @@ def request_refusal(
     slot_start: datetime, now: datetime, rules: OfficeRules
 ) -> RequestRefusal | None:
     """Why a seeker may not request the slot starting at `slot_start` now, else None."""
-    start = slot_start.astimezone(TOKYO)
+    start = _local(slot_start)
     if not is_open_day(start.date(), rules):
         return RequestRefusal.CLOSED
     if find_slot(start, rules) is None:
@@ -278,12 +319,18 @@ def request_refusal(
 
 def requestable_slots(first: date, last: date, now: datetime, rules: OfficeRules) -> list[Slot]:
     """The slots in the range a seeker could request now, before counting bookings."""
+    # A slot's cut-off lies on an earlier day, so nothing before tomorrow is requestable.
+    first = max(first, _local(now).date() + timedelta(days=1))
     last = min(last, horizon_end(now, rules))
-    return [
-        slot
-        for slot in slots_between(first, last, rules)
-        if now < request_cutoff(slot.start, rules)
-    ]
+    requestable: list[Slot] = []
+    day = first
+    while day <= last:
+        slots = slots_for_day(day, rules)
+        # Every slot of a day shares its cut-off (rule 5): work it out once per day.
+        if slots and now < request_cutoff(slots[0].start, rules):
+            requestable.extend(slots)
+        day += timedelta(days=1)
+    return requestable
 
 
 def is_late_confirmation(slot_start: datetime, now: datetime) -> bool:
@@ -322,8 +369,12 @@ def can_mark_attended(slot_start: datetime, now: datetime) -> bool:
 
 
 def can_mark_no_show(slot_start: datetime, now: datetime) -> bool:
-    """Staff may record a no-show once the session has started."""
-    return now >= slot_start
+    """Staff may record a no-show once the Art. 6(4) ten minutes have passed.
+
+    Before that the seeker may still join or phone, and an early no-show would count
+    towards the refusal threshold (rule 12) for someone the terms treat as on time.
+    """
+    return is_no_show_due(slot_start, now)
 
 
 def no_show_threshold_reached(
@@ -341,6 +392,8 @@ def no_show_threshold_reached(
 SEEKER_OFFICE_DIGITS = 5
 SEEKER_SERIAL_MIN_DIGITS = 1
 SEEKER_SERIAL_MAX_DIGITS = 8
+# Generous room for spaces and odd hyphens around the at most 14 meaningful characters.
+SEEKER_NUMBER_MAX_INPUT = 40
 # Characters people type for the hyphen: ASCII and full-width hyphen-minus, minus sign,
 # dashes and the katakana prolonged sound mark that Japanese IMEs produce.
 _HYPHENS = "-－‐‑‒–—―−ーｰ"
@@ -355,7 +408,9 @@ def normalize_seeker_number(raw: str) -> str | None:
     The office part is five digits; the serial part is 1–8 digits (no official source fixes
     its length, so this is the one place to tighten it).
     """
-    text = unicodedata.normalize("NFKC", raw or "")
+    if not raw or len(raw) > SEEKER_NUMBER_MAX_INPUT:
+        return None  # no spelling of a number is this long; don't normalise a page of text
+    text = unicodedata.normalize("NFKC", raw)
     text = "".join(ch for ch in text if not ch.isspace())
     for hyphen in _HYPHENS:
         text = text.replace(hyphen, "-")

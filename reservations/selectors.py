@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from reservations import rules
 from reservations.models import (
@@ -83,7 +83,14 @@ def availability(
     """Slots a seeker could request now in `first`..`last`, with the places left.
 
     A fixed number of queries whatever the range: windows, closures, overrides, counts.
+    The range is first narrowed to what could be requestable at all (tomorrow up to the
+    horizon, rule 6), so absurd dates cost nothing and cannot overflow the calendar.
     """
+    today = now.astimezone(rules.TOKYO).date()
+    first = max(first, today + timedelta(days=1))
+    last = min(last, today + timedelta(days=office.horizon_days))
+    if first > last:
+        return []
     office_rules_ = office_rules(office, first, last)
     held = booked_counts(office, first, last)
     result = []
@@ -109,7 +116,7 @@ def active_restriction(
     )
 
 
-def active_bookings_of(office: Office, person_key: str, now: datetime):  # noqa: ANN201
+def active_bookings_of(office: Office, person_key: str, now: datetime) -> QuerySet[Reservation]:
     """A person's requested or confirmed bookings that have not ended yet (rule 8)."""
     return Reservation.objects.filter(
         office=office,

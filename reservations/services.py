@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,6 +23,7 @@ from django.utils.translation import gettext as _
 from reservations import notifications, rules, selectors
 from reservations.models import (
     ActorKind,
+    Companion,
     EventKind,
     MeetingState,
     Office,
@@ -34,6 +38,8 @@ from reservations.models import (
 from reservations.rules import Status
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from django.contrib.auth.models import AbstractBaseUser
 
     from consent.services import ConsentGiven
@@ -156,9 +162,100 @@ def _create_with_unique_reference(**fields: object) -> Reservation:
                     reference=rules.new_reference(), token=rules.new_token(), **fields
                 )
         except IntegrityError as exc:
+            # Rule 8 backstop: the person lock makes this unreachable, but if it ever fires
+            # the person hears the same polite refusal, not a server error.
+            if "one_active_booking_per_person_per_slot" in str(exc):
+                raise LimitReached(_("この日時はすでに申し込まれています。")) from exc
             if "reference" not in str(exc) and "token" not in str(exc):
                 raise
     raise RuntimeError("could not draw a free booking reference")
+
+
+def _field_lengths_error(values: dict[str, str]) -> ReservationError | None:
+    """The first text field longer than its column, as an error naming the field."""
+    for field_name, value in values.items():
+        limit = Reservation._meta.get_field(field_name).max_length
+        if limit is not None and len(value) > limit:
+            return ReservationError(
+                _("%(field)s は %(limit)s 文字以内で入力してください。")
+                % {
+                    "field": Reservation._meta.get_field(field_name).verbose_name,
+                    "limit": limit,
+                },
+                code=field_name,
+            )
+    return None
+
+
+def _validated_request_details(
+    *,
+    name: str,
+    email: str,
+    seeker_number: str,
+    about_to_register: bool,
+    phone: str,
+    topic: str,
+    companion: str,
+    companion_language: str,
+    platform: str,
+    language: str,
+) -> dict[str, object]:
+    """The request's details, cleaned, or a ReservationError whose `code` names the field.
+
+    Forms check the same things for the message next to the field; this is the last word,
+    so that no caller can store a booking the rules (Art. 6(2), DESIGN rule 7) refuse.
+    """
+    name = name.strip()
+    email = email.strip()
+    seeker_number = seeker_number.strip()
+    if not name:
+        raise ReservationError(_("氏名を入力してください。"), code="name")
+    # Art. 2(1): a 求職番号, or the declaration of registering soon.
+    if seeker_number:
+        normalized = rules.normalize_seeker_number(seeker_number)
+        if normalized is None:
+            raise ReservationError(
+                _("求職番号は「12345-1234567」の形で入力してください。"), code="seeker_number"
+            )
+        seeker_number = normalized
+    elif not about_to_register:
+        raise ReservationError(
+            _("求職番号を入力するか、「これから求職登録をする」を選んでください。"),
+            code="seeker_number",
+        )
+    if not email:
+        raise ReservationError(_("メールアドレスを入力してください。"), code="email")
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ReservationError(
+            _("メールアドレスを正しく入力してください（例: taro@example.jp）。"), code="email"
+        ) from None
+    if platform not in Platform.values:
+        raise ReservationError(_("利用するアプリを選んでください。"), code="platform")
+    if companion not in Companion.values:
+        raise ReservationError(_("通訳者・介助者の同席を選び直してください。"), code="companion")
+    if language not in {code for code, _label in settings.LANGUAGES}:
+        raise ReservationError(_("連絡の言語を選び直してください。"), code="language")
+    details: dict[str, str] = {
+        "name": name,
+        "email": email,
+        "seeker_number": seeker_number,
+        "phone": phone.strip(),
+        "topic": topic.strip(),
+        "companion": companion,
+        # Art. 12(3): the language only means something when someone comes along.
+        "companion_language": companion_language.strip() if companion else "",
+    }
+    error = _field_lengths_error(details)
+    if error is not None:
+        raise error
+    return {
+        **details,
+        "about_to_register": about_to_register and not seeker_number,
+        "platform": platform,
+        "language": language,
+    }
 
 
 def reservation_request(
@@ -182,24 +279,20 @@ def reservation_request(
     from consent.services import consent_record
 
     now = now or timezone.now()
-    name = name.strip()
-    email = email.strip()
-    if seeker_number:
-        normalized = rules.normalize_seeker_number(seeker_number)
-        if normalized is None:
-            raise ReservationError(
-                _("求職番号は「12345-1234567」の形で入力してください。"), code="seeker_number"
-            )
-        seeker_number = normalized
-    elif not about_to_register:
-        raise ReservationError(
-            _("求職番号を入力するか、「これから求職登録をする」を選んでください。"),
-            code="seeker_number",
-        )
-    if not name or not email:
-        raise ReservationError(_("氏名とメールアドレスは必須です。"), code="required")
-    if platform not in Platform.values:
-        raise ReservationError(_("利用するアプリを選んでください。"), code="platform")
+    details = _validated_request_details(
+        name=name,
+        email=email,
+        seeker_number=seeker_number,
+        about_to_register=about_to_register,
+        phone=phone,
+        topic=topic,
+        companion=companion,
+        companion_language=companion_language,
+        platform=platform,
+        language=language,
+    )
+    seeker_number = str(details["seeker_number"])
+    email = str(details["email"])
 
     office_rules = _rules_for(office, slot_start)
     refusal = rules.request_refusal(slot_start, now, office_rules)
@@ -239,17 +332,8 @@ def reservation_request(
             office=office,
             slot=slot_row,
             status=Status.REQUESTED,
-            name=name,
-            seeker_number=seeker_number,
-            about_to_register=about_to_register and not seeker_number,
-            email=email,
-            phone=phone.strip(),
-            topic=topic.strip(),
-            companion=companion,
-            companion_language=companion_language.strip() if companion else "",
-            platform=platform,
-            language=language,
             person_key=key,
+            **details,
         )
         consent_record(reservation=reservation, given=consent, now=now)
         _record(
@@ -258,10 +342,33 @@ def reservation_request(
             from_status="",
             to_status=Status.REQUESTED,
             now=now,
-            actor=None,
+            # Art. 6(2): a counselor may take the next request during a session.
+            actor=consent.recorded_by if consent.verbal else None,
             actor_kind=ActorKind.SEEKER if not consent.verbal else ActorKind.STAFF,
         )
     return reservation
+
+
+def _check_meeting_link(url: str, passcode: str) -> None:
+    # The seeker opens this link from our email: only a web address, and one that fits.
+    url_field = Reservation._meta.get_field("meeting_join_url")
+    try:
+        URLValidator(schemes=["https", "http"])(url)
+    except ValidationError:
+        raise ReservationError(
+            _("会議のURLは https:// で始まる形で入力してください。"), code="meeting_url"
+        ) from None
+    if len(url) > url_field.max_length:
+        raise ReservationError(
+            _("会議のURLが長すぎます（%(limit)s 文字まで）。") % {"limit": url_field.max_length},
+            code="meeting_url",
+        )
+    passcode_limit = Reservation._meta.get_field("meeting_passcode").max_length
+    if len(passcode) > passcode_limit:
+        raise ReservationError(
+            _("パスコードが長すぎます（%(limit)s 文字まで）。") % {"limit": passcode_limit},
+            code="meeting_passcode",
+        )
 
 
 def reservation_confirm(
@@ -287,13 +394,16 @@ def reservation_confirm(
                 code="late_needs_reason",
             )
         if reservation.platform == Platform.TELEOFFICE:
-            if not meeting_url.strip():
+            meeting_url = meeting_url.strip()
+            meeting_passcode = meeting_passcode.strip()
+            if not meeting_url:
                 raise ReservationError(
                     _("TeleOffice の予約は、確定の際に会議のURLを入力してください。"),
                     code="meeting_url_required",
                 )
-            reservation.meeting_join_url = meeting_url.strip()
-            reservation.meeting_passcode = meeting_passcode.strip()
+            _check_meeting_link(meeting_url, meeting_passcode)
+            reservation.meeting_join_url = meeting_url
+            reservation.meeting_passcode = meeting_passcode
             reservation.meeting_state = MeetingState.READY
         else:
             reservation.meeting_state = MeetingState.PENDING
@@ -454,10 +564,11 @@ def reservation_mark_no_show(
         reservation = _lock_reservation(reservation)
         _check_transition(reservation, Status.NO_SHOW)
         start = reservation.slot.starts_at
-        due = rules.can_mark_no_show(start, now) if actor else rules.is_no_show_due(start, now)
-        if not due:
+        # Art. 6(4): only once ten minutes have passed without contact, for staff too.
+        if not rules.can_mark_no_show(start, now):
             raise ReservationError(
-                _("開始時刻の前に不参加を記録することはできません。"), code="too_early"
+                _("開始時刻から10分が過ぎるまでは、不参加として記録できません（第6条(4)）。"),
+                code="too_early",
             )
         _finish(
             reservation,
@@ -548,7 +659,10 @@ def reservation_move(
             actor=actor,
             actor_kind=ActorKind.STAFF,
             reason=reason.strip(),
-            details={"from": old_start.isoformat(), "to": target.start.isoformat()},
+            details={
+                "from": old_start.astimezone(rules.TOKYO).isoformat(),
+                "to": target.start.astimezone(rules.TOKYO).isoformat(),
+            },
         )
     return reservation
 
@@ -576,6 +690,7 @@ def reservations_sweep(*, now: datetime | None = None) -> SweepResult:
             continue
         with transaction.atomic():
             locked = _lock_reservation(reservation)
+            # Re-read under the lock: staff may have confirmed it a moment ago.
             if locked.status != Status.REQUESTED:
                 continue
             _finish(locked, target=Status.EXPIRED, now=now, actor=None, actor_kind=ActorKind.SYSTEM)
@@ -632,3 +747,132 @@ def restriction_lift(
             restriction.lifted_by = actor if actor is not None and actor.is_authenticated else None
             restriction.save(update_fields=["lifted_at", "lifted_by"])
     return restriction
+
+
+def reservation_book_next(
+    *,
+    source_reservation: Reservation,
+    slot_start: datetime,
+    actor: AbstractBaseUser,
+    terms_version_id: int,
+    platform_terms_accepted: bool,
+    confirmed_items: Iterable[str],
+    platform: str = "",
+    mark_source_attended: bool = False,
+    confirm: bool = False,
+    meeting_url: str = "",
+    meeting_passcode: str = "",
+    now: datetime | None = None,
+) -> Reservation:
+    """Book the same person's next session from their booking (Art. 6(2)), consent verbal.
+
+    The counselor reads out the terms in force and the Art. 5 checklist during the session;
+    the consent is recorded as verbal, naming the counselor (Art. 6(3)). The person's
+    details are reused. Everything happens in one transaction: a refusal changes nothing.
+    """
+    from consent.services import ConsentGiven
+
+    now = now or timezone.now()
+    consent = ConsentGiven(
+        terms_version_id=terms_version_id,
+        platform_terms_accepted=platform_terms_accepted,
+        confirmed_items=frozenset(confirmed_items),
+        language=source_reservation.language,
+        verbal=True,
+        recorded_by=actor,
+    )
+    with transaction.atomic():
+        # Lock order as everywhere: person, then booking, then slot.
+        _lock_person(source_reservation.person_key)
+        source = _lock_reservation(source_reservation)
+        if source.anonymized_at is not None or source.status not in (
+            Status.CONFIRMED,
+            Status.ATTENDED,
+        ):
+            raise ReservationError(
+                _("次回の予約は、確定済みまたは相談済みの予約から作成できます。"),
+                code="source_status",
+            )
+        if mark_source_attended and source.status == Status.CONFIRMED:
+            # The person is in the session now; until it is recorded, this booking still
+            # counts against the per-person limit (rule 8).
+            source = reservation_mark_attended(
+                reservation=source, actor=actor, now=now, source="book_next"
+            )
+        new = reservation_request(
+            office=source.office,
+            slot_start=slot_start,
+            name=source.name,
+            email=source.email,
+            seeker_number=source.seeker_number,
+            about_to_register=source.about_to_register,
+            phone=source.phone,
+            companion=source.companion,
+            companion_language=source.companion_language,
+            platform=platform or source.platform,
+            language=source.language,
+            consent=consent,
+            now=now,
+        )
+        # Notes only: they tell the seeker nothing, so they bypass the notifications.
+        for reservation, details in (
+            (source, {"next_reservation": new.reference}),
+            (new, {"booked_from": source.reference}),
+        ):
+            ReservationEvent.objects.create(
+                reservation=reservation,
+                kind=EventKind.NOTE,
+                from_status=reservation.status,
+                to_status=reservation.status,
+                at=now,
+                actor=actor if actor is not None and actor.is_authenticated else None,
+                actor_kind=ActorKind.STAFF,
+                reason=_("相談中に次回の予約を受け付けました（第6条(2)）。"),
+                details=details,
+            )
+        if confirm:
+            new = reservation_confirm(
+                reservation=new,
+                actor=actor,
+                meeting_url=meeting_url,
+                meeting_passcode=meeting_passcode,
+                now=now,
+            )
+    return new
+
+
+def reservation_meeting_retry(
+    *,
+    reservation: Reservation,
+    actor: AbstractBaseUser | None,
+    now: datetime | None = None,
+) -> Reservation:
+    """Staff ask for a confirmed booking's Zoom meeting to be made again now (rule 13)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        reservation = _lock_reservation(reservation)
+        if (
+            reservation.status != Status.CONFIRMED
+            or reservation.platform != Platform.ZOOM
+            or reservation.meeting_state not in (MeetingState.PENDING, MeetingState.FAILED)
+        ):
+            raise ReservationError(
+                _("会議リンクの再作成は、リンクがまだない確定済みの Zoom の予約だけにできます。"),
+                code="meeting_retry_not_needed",
+            )
+        reservation.meeting_state = MeetingState.PENDING
+        reservation.meeting_error = ""
+        reservation.save(update_fields=["meeting_state", "meeting_error", "updated_at"])
+        # The event's notification enqueues the meeting work (notifications.reservation_changed).
+        _record(
+            reservation,
+            kind=EventKind.NOTE,
+            from_status=reservation.status,
+            to_status=reservation.status,
+            now=now,
+            actor=actor,
+            actor_kind=ActorKind.STAFF,
+            reason=_("会議リンクの再作成を依頼しました。"),
+            details={"action": "meeting_retry"},
+        )
+    return reservation

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from django.apps import apps as django_apps
@@ -18,6 +18,7 @@ from reservations.models import Office, Reservation
 from reservations.rules import TOKYO
 
 seed_isesaki = importlib.import_module("reservations.migrations.0002_seed_isesaki").seed
+load_first_terms = importlib.import_module("consent.migrations.0003_first_terms_version").load
 
 IS_POSTGRES = "postgres" in os.environ.get("DATABASE_URL", "")
 
@@ -48,18 +49,9 @@ def terms(office) -> TermsVersion:
         .first()
     )
     if version is None:
-        version = TermsVersion(
-            office=office,
-            version="2023-04-01",
-            title="オンライン職業相談等利用規約",
-            body="第1条 テスト",
-            issuer="伊勢崎公共職業安定所長",
-            issued_label="令和5年4月1日",
-            effective_date=date(2023, 4, 1),
-            published_at=timezone.now(),
-        )
-        version.content_hash = version.compute_hash()
-        version.save()
+        # Flushed by a transactional test: load the shipped text as the migration does.
+        load_first_terms(django_apps, None)
+        version = TermsVersion.objects.get(office=office, version="2023-04-01")
     return version
 
 
@@ -112,3 +104,50 @@ def counselor(db, django_user_model):
     return django_user_model.objects.create_user(
         username="counselor", password="counselor-pass-2026", is_staff=True
     )
+
+
+# --- Meetings and the task queue (tests/fake_zoom.py, tests/fake_smtp.py) ---------------
+
+
+@pytest.fixture
+def fake_zoom(settings):
+    """A fake Zoom on 127.0.0.1 (real HTTP) with the ZOOM_* settings pointing at it."""
+    from tests.fake_zoom import FakeZoom
+
+    zoom = FakeZoom()
+    settings.ZOOM_ACCOUNT_ID = zoom.state.account_id
+    settings.ZOOM_CLIENT_ID = zoom.state.client_id
+    settings.ZOOM_CLIENT_SECRET = zoom.state.client_secret
+    settings.ZOOM_API_BASE_URL = zoom.api_base_url
+    settings.ZOOM_OAUTH_URL = zoom.oauth_url
+    settings.ZOOM_TIMEOUT = 1.0
+    yield zoom
+    zoom.stop()
+
+
+@pytest.fixture
+def database_tasks(settings) -> Callable[..., None]:
+    """Tasks as rows (TASK_BACKEND=database); call the result to run the due ones."""
+    from django.core.management import call_command
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASK_RETRY_BASE_SECONDS = 0.0
+
+    def run_due_tasks() -> None:
+        call_command("run_worker", "--batch", "--no-periodic", "--interval", "0", verbosity=0)
+
+    return run_due_tasks
+
+
+@pytest.fixture
+def next_slot(office) -> Callable[[int], datetime]:
+    """The start of the n-th requestable slot a week or more from the real clock."""
+    from reservations import selectors
+
+    def pick(n: int = 0) -> datetime:
+        now = timezone.now()
+        first = now.astimezone(TOKYO).date() + timedelta(days=7)
+        slots = selectors.availability(office, first, first + timedelta(days=21), now)
+        return slots[n].slot.start
+
+    return pick

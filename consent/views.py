@@ -1,0 +1,107 @@
+"""Public pages of the terms: the version in force, any published version, the changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_safe
+
+from consent import document, selectors
+from consent.models import TermsVersion
+from reservations import selectors as reservation_selectors
+from reservations.models import Office
+from reservations.rules import TOKYO
+
+
+def _office(request: HttpRequest) -> Office:
+    # Shared with the context processors, so the page asks for the office once.
+    if not hasattr(request, "_office"):
+        request._office = reservation_selectors.default_office()
+    if request._office is None:
+        raise Http404
+    return request._office
+
+
+def _page(
+    request: HttpRequest,
+    office: Office,
+    terms: TermsVersion,
+    now: datetime,
+    in_force: TermsVersion | None = None,
+) -> HttpResponse:
+    today = now.astimezone(TOKYO).date()
+    if in_force is None:
+        in_force = selectors.terms_in_force(office.pk, now)
+    announced = selectors.terms_announced(office.pk, now)
+    request._terms_upcoming = announced
+    history = list(selectors.terms_history(office.pk))
+    later = [v for v in history if v.effective_date > terms.effective_date]
+    if terms.effective_date > today:
+        state = "announced"
+    elif in_force is not None and in_force.pk == terms.pk:
+        state = "in_force"
+    else:
+        state = "superseded"
+    return render(
+        request,
+        "consent/terms_detail.html",
+        {
+            "terms": terms,
+            "document": terms.parsed(),
+            "state": state,
+            "in_force": in_force,
+            "superseded_on": min((v.effective_date for v in later), default=None),
+            "has_previous": any(v.effective_date < terms.effective_date for v in history),
+            "history": history,
+        },
+    )
+
+
+@require_safe
+def terms_current(request: HttpRequest) -> HttpResponse:
+    """`/terms/`: the terms in force today, with the issuer and date (Art. 13)."""
+    office = _office(request)
+    now = timezone.now()
+    terms = selectors.terms_in_force(office.pk, now)
+    if terms is None:
+        raise Http404
+    return _page(request, office, terms, now, in_force=terms)
+
+
+@require_safe
+def terms_version(request: HttpRequest, version: str) -> HttpResponse:
+    """`/terms/<version>/`: any published version, past, present or announced."""
+    office = _office(request)
+    terms = selectors.terms_published(office.pk, version)
+    if terms is None:
+        raise Http404
+    return _page(request, office, terms, timezone.now())
+
+
+@require_safe
+def terms_changes(request: HttpRequest, version: str) -> HttpResponse:
+    """`/terms/<version>/changes/`: what differs from the version it replaces (Art. 13)."""
+    office = _office(request)
+    terms = selectors.terms_published(office.pk, version)
+    if terms is None:
+        raise Http404
+    previous = selectors.terms_previous(terms)
+    sections = []
+    if previous is not None:
+        sections = document.diff_documents(
+            (previous.title, previous.body, previous.issued_label, previous.issuer),
+            (terms.title, terms.body, terms.issued_label, terms.issuer),
+        )
+    return render(
+        request,
+        "consent/terms_changes.html",
+        {
+            "terms": terms,
+            "previous": previous,
+            "changed": [s for s in sections if s.changed],
+            "unchanged": [s for s in sections if not s.changed],
+        },
+    )

@@ -1,0 +1,67 @@
+"""A booking as an iCalendar file (.ics): attached to emails, offered on the booking page."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from urllib.parse import urlsplit
+
+import icalendar
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from reservations.models import EventKind, MeetingState, Reservation
+from reservations.rules import Status
+
+_ICAL_STATUS = {
+    Status.REQUESTED: "TENTATIVE",
+    Status.CONFIRMED: "CONFIRMED",
+    Status.ATTENDED: "CONFIRMED",
+}
+
+
+def reservation_ics(reservation: Reservation) -> bytes:
+    """The session as a one-event calendar, times in UTC, in the seeker's language.
+
+    The UID stays the same for the life of the booking and SEQUENCE counts its moves, so a
+    calendar that imported an earlier copy updates the event instead of adding another.
+    """
+    host = urlsplit(settings.SITE_URL).hostname or "localhost"
+    office = reservation.office
+    with translation.override(reservation.language or settings.LANGUAGE_CODE):
+        summary = _("オンライン職業相談（%(office)s）") % {"office": office.name}
+        lines = [
+            _("予約番号: %(reference)s") % {"reference": reservation.reference},
+            _("予約の確認・キャンセル: %(url)s")
+            % {"url": f"{settings.SITE_URL}/r/{reservation.token}/"},
+            _("お問い合わせ・キャンセルのご連絡: %(office)s %(phone)s")
+            % {"office": office.name, "phone": office.phone},
+        ]
+        link_ready = (
+            reservation.meeting_state == MeetingState.READY and reservation.meeting_join_url
+        )
+        if link_ready:
+            lines.insert(1, _("参加用URL: %(url)s") % {"url": reservation.meeting_join_url})
+            if reservation.meeting_passcode:
+                lines.insert(2, _("パスコード: %(code)s") % {"code": reservation.meeting_passcode})
+        # Art. 12(2): recording is forbidden; the reminder travels with the event.
+        lines.append(_("相談の録画・録音は禁止です（利用規約第12条(2)）。"))
+
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", f"-//{office.name}//{host}//JA")
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    event = icalendar.Event()
+    event.add("uid", f"reservation-{reservation.reference}@{host}")
+    event.add("dtstamp", timezone.now().astimezone(UTC))
+    event.add("dtstart", reservation.slot.starts_at.astimezone(UTC))
+    event.add("dtend", reservation.slot.ends_at.astimezone(UTC))
+    event.add("sequence", reservation.events.filter(kind=EventKind.MOVED).count())
+    event.add("summary", summary)
+    event.add("description", "\n".join(lines))
+    event.add("status", _ICAL_STATUS.get(reservation.status, "CANCELLED"))
+    if link_ready:
+        event.add("location", reservation.meeting_join_url)
+        event.add("url", reservation.meeting_join_url)
+    calendar.add_component(event)
+    return calendar.to_ical()

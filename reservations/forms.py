@@ -1,0 +1,485 @@
+"""The seeker's request form: what Art. 6(2) asks for and the consent of Art. 4, 5 and 6(3).
+
+The form only checks what a person typed and explains the office's rules next to the field;
+the booking itself is made by `services.reservation_request`, which checks everything again
+under its locks.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from consent.models import ENVIRONMENT_ITEMS
+from reservations import rules
+from reservations.models import Companion, Platform, Reservation
+from reservations.selectors import Availability
+from reservations.templatetags.seeker_dates import format_day, format_time_range, slot_value
+
+# A slot value further away than this is nonsense (or tampering); refuse it before the
+# calendar is consulted.
+_SLOT_SANITY = timedelta(days=400)
+_PHONE = re.compile(r"^\+?[0-9()\-]+$")
+_INTERPRETER = {Companion.INTERPRETER, Companion.BOTH}
+
+NAME_MAX = Reservation._meta.get_field("name").max_length
+TOPIC_MAX = Reservation._meta.get_field("topic").max_length
+LANGUAGE_MAX = Reservation._meta.get_field("companion_language").max_length
+
+
+def parse_slot_value(raw: str | None) -> datetime | None:
+    """The aware start time from a slot value (with or without an offset), or None."""
+    text = (raw or "").strip()
+    if not text or len(text) > 40:
+        return None
+    # An unencoded "+09:00" in a query string arrives as " 09:00".
+    text = re.sub(r"(T\d{2}:\d{2}(?::\d{2})?) (\d{2}:?\d{2})$", r"\1+\2", text)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=rules.TOKYO)
+    return value.astimezone(rules.TOKYO)
+
+
+def _nfkc(value: str) -> str:
+    # Full-width letters, digits and symbols become their ordinary forms (rule 7).
+    return unicodedata.normalize("NFKC", value or "")
+
+
+def _single_line(value: str) -> str:
+    return " ".join(_nfkc(value).split())
+
+
+@dataclass(frozen=True)
+class BookingWindow:
+    """What the form needs to judge a slot: the calendar and availability as of `now`."""
+
+    now: datetime
+    rules: rules.OfficeRules
+    availability: dict[datetime, Availability]
+
+    def open_choices(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """Slots with a free place, grouped by day, as <select> option groups."""
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for start, available in sorted(self.availability.items()):
+            if available.is_full:
+                continue
+            day = format_day(start)
+            # The closed <select> shows only the option, so each one names its day too.
+            label = f"{day} {format_time_range(available.slot.start, available.slot.end)}"
+            groups.setdefault(day, []).append((slot_value(start), label))
+        return list(groups.items())
+
+    def problem(self, start: datetime | None) -> str | None:
+        """Why this slot cannot be requested now, in words for the seeker; None if it can."""
+        if start is None or abs(start - self.now) > _SLOT_SANITY:
+            return gettext("選ばれた日時は正しくありません。一覧から日時を選び直してください。")
+        refusal = rules.request_refusal(start, self.now, self.rules)
+        if refusal == rules.RequestRefusal.CLOSED:
+            return closed_day_message(start.date(), self.rules)
+        if refusal == rules.RequestRefusal.NOT_A_SLOT:
+            return gettext(
+                "選ばれた時刻は相談の枠ではありません。一覧から日時を選び直してください。"
+            )
+        if refusal == rules.RequestRefusal.PAST_CUTOFF:
+            return gettext(
+                "この日時の申込みは締め切りました。申込みは相談日の前の開庁日の%(time)sまでです。"
+                "別の日時を選んでください。"
+            ) % {"time": self.rules.closing_time.strftime("%H:%M")}
+        if refusal == rules.RequestRefusal.BEYOND_HORIZON:
+            return gettext(
+                "この日時はまだ予約を受け付けていません（%(days)s日先まで受け付けています）。"
+            ) % {"days": self.rules.horizon_days}
+        available = self.availability.get(start)
+        if available is not None and available.is_full:
+            return gettext("この日時は満席です。別の日時を選んでください。")
+        return None
+
+    def is_full(self, start: datetime | None) -> bool:
+        """Whether the slot is requestable but every place in it is held."""
+        available = self.availability.get(start) if start else None
+        return available is not None and available.is_full
+
+    def nearest(self, start: datetime, count: int = 4) -> list[Availability]:
+        """The open slots closest in time to `start`, in time order."""
+        candidates = [a for a in self.availability.values() if not a.is_full]
+        candidates.sort(key=lambda a: (abs(a.slot.start - start), a.slot.start))
+        return sorted(candidates[:count], key=lambda a: a.slot.start)
+
+
+def closed_day_message(day: date, office_rules: rules.OfficeRules) -> str:
+    """Why there are no sessions on that day (rule 3), as a sentence."""
+    reason = rules.closed_reason(day, office_rules)
+    name = rules.holiday_name(day)
+    if reason == rules.ClosedReason.YEAR_END:
+        return gettext(
+            "年末年始（12月29日〜1月3日）は相談をお休みしています。別の日を選んでください。"
+        )
+    if reason == rules.ClosedReason.HOLIDAY and name:
+        return gettext("%(day)sは祝日（%(name)s）のため、相談をお休みしています。") % {
+            "day": format_day(day),
+            "name": name,
+        }
+    if reason == rules.ClosedReason.WEEKEND:
+        return gettext("土曜日・日曜日は相談をお休みしています。平日を選んでください。")
+    return gettext("%(day)sは休業日のため、相談をお休みしています。別の日を選んでください。") % {
+        "day": format_day(day)
+    }
+
+
+class RequestForm(forms.Form):
+    """Request a session: the slot, who you are, how to reach you, and your consent."""
+
+    slot = forms.CharField(
+        label=_("相談の日時"),
+        widget=forms.Select,
+        error_messages={"required": _("相談の日時を選んでください。")},
+    )
+    name = forms.CharField(
+        label=_("氏名"),
+        max_length=NAME_MAX,
+        help_text=_("求職登録と同じお名前を入力してください。"),
+        error_messages={
+            "required": _("氏名を入力してください。"),
+            "max_length": _(
+                "氏名は%(limit_value)d文字以内で入力してください（いまは%(show_value)d文字です）。"
+            ),
+        },
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    seeker_number = forms.CharField(
+        label=_("求職番号"),
+        required=False,
+        max_length=40,
+        help_text=_(
+            "ハローワーク受付票に書かれている番号です。例：10040-1234567（ハイフンはなくても大丈夫です）"
+        ),
+        error_messages={
+            "max_length": _("求職番号は「12345-1234567」のように入力してください。"),
+        },
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
+    )
+    about_to_register = forms.BooleanField(
+        label=_("求職番号はまだありません。これから求職登録をします（第2条(1)）"),
+        required=False,
+    )
+    email = forms.CharField(
+        label=_("メールアドレス"),
+        max_length=254,
+        help_text=_("予約の確認や参加用のリンクをこのアドレスにお送りします。"),
+        error_messages={
+            "required": _("メールアドレスを入力してください。"),
+            "max_length": _("メールアドレスが長すぎます。"),
+        },
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    email_confirm = forms.CharField(
+        label=_("メールアドレス（確認用）"),
+        max_length=254,
+        help_text=_("まちがいを防ぐため、もう一度入力してください。"),
+        error_messages={
+            "required": _("確認のため、メールアドレスをもう一度入力してください。"),
+            "max_length": _("メールアドレスが長すぎます。"),
+        },
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    phone = forms.CharField(
+        label=_("電話番号"),
+        required=False,
+        max_length=30,
+        help_text=_("急な変更のときに、ハローワークからお電話することがあります。"),
+        error_messages={"max_length": _("電話番号が長すぎます。")},
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
+    )
+    topic = forms.CharField(
+        label=_("相談したいこと"),
+        required=False,
+        max_length=TOPIC_MAX,
+        help_text=_("例：事務の仕事を探したい、応募書類の書き方を知りたい"),
+        error_messages={
+            "max_length": _(
+                "%(limit_value)d文字以内で入力してください（いまは%(show_value)d文字です）。"
+            )
+        },
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    companion = forms.ChoiceField(
+        label=_("通訳者・介助者の同席"),
+        required=False,
+        choices=Companion.choices,
+        initial=Companion.NONE,
+        help_text=_("同席する方がいる場合は、あらかじめお知らせください（第12条(3)）。"),
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": _("一覧から選んでください。")},
+    )
+    companion_language = forms.CharField(
+        label=_("通訳の言語"),
+        required=False,
+        max_length=LANGUAGE_MAX,
+        help_text=_("例：ポルトガル語、ベトナム語、英語"),
+        error_messages={"max_length": _("言語の名前が長すぎます。")},
+    )
+    platform = forms.ChoiceField(
+        label=_("利用するアプリ"),
+        choices=Platform.choices,
+        help_text=_("相談はZoomかTeleOfficeで行います（第4条）。"),
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": _("利用するアプリを選んでください。"),
+            "invalid_choice": _("利用するアプリを一覧から選んでください。"),
+        },
+    )
+    checklist = forms.MultipleChoiceField(
+        label=_("利用環境の確認（第5条・第2条(2)）"),
+        choices=list(ENVIRONMENT_ITEMS.items()),
+        help_text=_("相談に使う端末と通信について、すべての項目を確認してチェックしてください。"),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "required": _("利用環境のすべての項目を確認して、チェックを入れてください。"),
+            "invalid_choice": _("利用環境の項目が正しくありません。"),
+        },
+    )
+    agree_terms = forms.BooleanField(
+        label=_("利用規約を読み、同意します"),
+        error_messages={"required": _("申し込むには、利用規約への同意が必要です。")},
+    )
+    agree_platform_terms = forms.BooleanField(
+        label=_("利用するアプリ（Zoom または TeleOffice）の利用規約に同意します（第4条）"),
+        error_messages={
+            "required": _("申し込むには、利用するアプリの利用規約への同意が必要です（第4条）。")
+        },
+    )
+    terms_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(
+        self, *args: object, window: BookingWindow, terms_version_id: int | None, **kwargs: object
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.window = window
+        self.terms_version_id = terms_version_id
+        self.fields["slot"].widget.choices = [
+            ("", gettext("日時を選んでください")),
+            *window.open_choices(),
+        ]
+        self.fields["terms_version"].initial = terms_version_id
+
+    # --- fields -------------------------------------------------------------------------
+
+    def clean_slot(self) -> datetime:
+        start = parse_slot_value(self.cleaned_data["slot"])
+        problem = self.window.problem(start)
+        if problem:
+            raise forms.ValidationError(
+                problem, code="slot_full" if self.window.is_full(start) else "slot"
+            )
+        return start
+
+    def clean_name(self) -> str:
+        name = _single_line(self.cleaned_data["name"])
+        if not name:
+            raise forms.ValidationError(self.fields["name"].error_messages["required"])
+        if len(name) > NAME_MAX:
+            raise forms.ValidationError(
+                self.fields["name"].error_messages["max_length"]
+                % {"limit_value": NAME_MAX, "show_value": len(name)}
+            )
+        return name
+
+    def clean_seeker_number(self) -> str:
+        raw = self.cleaned_data["seeker_number"]
+        if not raw.strip():
+            return ""
+        normalized = rules.normalize_seeker_number(raw)
+        if normalized is None:
+            raise forms.ValidationError(
+                _(
+                    "求職番号は「12345-1234567」のように、数字5桁、ハイフン、数字（1〜8桁）で"
+                    "入力してください。"
+                ),
+                code="seeker_number",
+            )
+        return normalized
+
+    def _clean_email(self, field: str) -> str:
+        email = _nfkc(self.cleaned_data[field]).strip()
+        # A person may type the confirmation differently only in the case of the letters.
+        try:
+            forms.EmailField().clean(email)
+        except forms.ValidationError:
+            raise forms.ValidationError(
+                _("メールアドレスの形が正しくありません。例：yamada@example.jp"), code="email"
+            ) from None
+        local, _at, domain = email.rpartition("@")
+        return f"{local}@{domain.lower()}"
+
+    def clean_email(self) -> str:
+        return self._clean_email("email")
+
+    def clean_email_confirm(self) -> str:
+        return self._clean_email("email_confirm")
+
+    def clean_phone(self) -> str:
+        phone = "".join(_nfkc(self.cleaned_data["phone"]).split())
+        for dash in "‐‑‒–—―−ー":
+            phone = phone.replace(dash, "-")
+        if not phone:
+            return ""
+        digits = sum(ch.isdigit() for ch in phone)
+        if not _PHONE.match(phone) or not 10 <= digits <= 15:
+            raise forms.ValidationError(
+                _("電話番号は数字とハイフンで入力してください。例：090-1234-5678"), code="phone"
+            )
+        return phone
+
+    def clean_topic(self) -> str:
+        return _nfkc(self.cleaned_data["topic"]).strip()
+
+    def clean_companion_language(self) -> str:
+        return _single_line(self.cleaned_data["companion_language"])
+
+    def clean_checklist(self) -> list[str]:
+        confirmed = set(self.cleaned_data["checklist"])
+        if confirmed != set(ENVIRONMENT_ITEMS):
+            raise forms.ValidationError(
+                _(
+                    "利用環境のすべての項目を確認して、チェックを入れてください。"
+                    "準備ができていない項目がある場合は、準備ができてからお申し込みください。"
+                ),
+                code="checklist",
+            )
+        return [key for key in ENVIRONMENT_ITEMS if key in confirmed]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        email, confirm = data.get("email"), data.get("email_confirm")
+        if email and confirm and email.lower() != confirm.lower():
+            self.add_error(
+                "email_confirm",
+                forms.ValidationError(
+                    _("確認用のメールアドレスが一致しません。もう一度確かめてください。"),
+                    code="email_mismatch",
+                ),
+            )
+        if (
+            "seeker_number" in data
+            and not data["seeker_number"]
+            and not data.get("about_to_register")
+        ):
+            self.add_error(
+                "seeker_number",
+                forms.ValidationError(
+                    _(
+                        "求職番号を入力してください。まだ求職登録をしていない方は、"
+                        "「これから求職登録をします」にチェックを入れてください。"
+                    ),
+                    code="seeker_number_required",
+                ),
+            )
+        if data.get("seeker_number"):
+            data["about_to_register"] = False
+        companion = data.get("companion") or ""
+        if companion in _INTERPRETER and not data.get("companion_language"):
+            self.add_error(
+                "companion_language",
+                forms.ValidationError(
+                    _("通訳が同席する場合は、通訳の言語を入力してください。"), code="language"
+                ),
+            )
+        if companion not in _INTERPRETER:
+            data["companion_language"] = ""
+        # Art. 13: consent is given to the version in force; if it changed while the form
+        # was open, the person must see the new one before agreeing.
+        if self.terms_version_id is None:
+            self.add_error(
+                None,
+                forms.ValidationError(
+                    _("現在、利用規約が公開されていないため、予約を受け付けられません。"),
+                    code="no_terms",
+                ),
+            )
+        elif data.get("terms_version") != self.terms_version_id:
+            # Untick the box: the person agreed to the old text, not to the new one.
+            self.data = self.data.copy()
+            self.data.pop("agree_terms", None)
+            self.add_error(
+                "agree_terms",
+                forms.ValidationError(
+                    _(
+                        "利用規約が改定されました。新しい利用規約を読んで、"
+                        "もう一度チェックを入れてください。"
+                    ),
+                    code="terms_changed",
+                ),
+            )
+        return data
+
+    # --- for the views ------------------------------------------------------------------
+
+    @property
+    def chosen(self) -> Availability | None:
+        """The chosen slot once the form is valid."""
+        start = self.cleaned_data.get("slot") if hasattr(self, "cleaned_data") else None
+        return self.window.availability.get(start) if start else None
+
+    def carried(self) -> Iterator[tuple[str, str]]:
+        """The cleaned answers as (name, value) pairs for hidden fields of the next step."""
+        data = self.cleaned_data
+        if data.get("slot"):
+            yield "slot", slot_value(data["slot"])
+        for name in ("name", "seeker_number", "email", "phone", "topic", "companion"):
+            yield name, data.get(name) or ""
+        yield "email_confirm", data["email"]
+        yield "companion_language", data.get("companion_language") or ""
+        yield "platform", data["platform"]
+        if data.get("about_to_register"):
+            yield "about_to_register", "on"
+        for key in data["checklist"]:
+            yield "checklist", key
+        yield "agree_terms", "on"
+        yield "agree_platform_terms", "on"
+        yield "terms_version", str(self.terms_version_id)
+
+    def only_slot_is_full(self) -> bool:
+        """True when the answers are fine and only the chosen slot has filled up."""
+        return set(self.errors) == {"slot"} and self.has_error("slot", code="slot_full")
+
+    def taken_slot(self) -> datetime | None:
+        """The slot that filled up (from what was sent, as it did not validate)."""
+        return parse_slot_value(self.data.get("slot"))
+
+    def error_fields(self) -> list[tuple[str, str, list[str]]]:
+        """(id, label, messages) of each field in error, in page order, for the summary."""
+        rows = []
+        for name, field in self.fields.items():
+            if name in self.errors and not field.widget.is_hidden:
+                bound = self[name]
+                target = bound.id_for_label
+                if isinstance(field.widget, (forms.RadioSelect, forms.CheckboxSelectMultiple)):
+                    target = f"{bound.auto_id}_0"
+                rows.append((target, str(field.label), list(self.errors[name])))
+        return rows
+
+    def service_fields(self) -> dict:
+        """The keyword arguments of `services.reservation_request` this form provides."""
+        data = self.cleaned_data
+        return {
+            "slot_start": data["slot"],
+            "name": data["name"],
+            "email": data["email"],
+            "seeker_number": data["seeker_number"],
+            "about_to_register": bool(data.get("about_to_register")),
+            "phone": data["phone"],
+            "topic": data["topic"],
+            "companion": data.get("companion") or "",
+            "companion_language": data.get("companion_language") or "",
+            "platform": data["platform"],
+        }

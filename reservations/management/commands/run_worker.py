@@ -1,0 +1,197 @@
+"""`manage.py run_worker`: run queued tasks with retries, leases and the periodic jobs.
+
+django-tasks-db's own `db_worker` runs each task once and marks it failed on any error, and
+leaves a task RUNNING for ever if its worker is killed. This worker claims tasks the same
+way (row lock, SKIP LOCKED) and adds what the portal needs so that nothing is lost:
+
+- a failed attempt is rescheduled with exponential backoff (`tasks.task_attempt_failed`);
+- every few seconds, tasks RUNNING past TASK_LEASE_SECONDS are run again
+  (`tasks.tasks_reclaim_abandoned`), and due periodic jobs are queued — the sweep, the
+  day-before reminders and the meeting retries (`tasks.periodic_jobs_enqueue_due`).
+
+Run one or more per installation; SIGTERM or Ctrl+C lets the current task finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from argparse import ArgumentParser
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import OperationalError, close_old_connections, connection
+from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, TaskContext
+from django.tasks.signals import task_finished, task_started
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+from django_tasks_db.management.commands import db_worker
+from django_tasks_db.models import DBTaskResult
+from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
+
+from reservations import tasks
+
+logger = logging.getLogger("reservations.worker")
+
+
+class Worker(db_worker.Worker):
+    """django-tasks-db's worker with retries, lease recovery and periodic jobs."""
+
+    def __init__(self, *, periodic: bool, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.periodic = periodic
+        self.next_housekeeping = 0.0
+
+    def housekeeping(self) -> None:
+        now = timezone.now()
+        tasks.tasks_reclaim_abandoned(now=now)
+        if self.periodic:
+            tasks.periodic_jobs_enqueue_due(now=now)
+
+    def claim(self) -> tuple[DBTaskResult | None, bool]:
+        """Take the next due task, or None; the flag says whether the queue could be read."""
+        rows = DBTaskResult.objects.ready().filter(backend_name=self.backend_name)
+        if not self.process_all_queues:
+            rows = rows.filter(queue_name__in=self.queue_names)
+        try:
+            with exclusive_transaction(rows.db):
+                row = rows.get_locked()
+                if row is not None:
+                    row.claim(self.worker_id)
+            return row, True
+        except OperationalError as exc:
+            if is_locked_database_exception(exc):
+                return None, False  # SQLite busy: try again on the next round
+            raise
+
+    @staticmethod
+    def refresh_connections() -> None:
+        # Drop broken or expired connections between tasks, as Django does between requests;
+        # not inside a caller's transaction (a test running the worker in-process).
+        if not connection.in_atomic_block:
+            close_old_connections()
+
+    def run(self) -> None:
+        logger.info("worker %s started", self.worker_id)
+        while self.running:
+            self.refresh_connections()
+            if time.monotonic() >= self.next_housekeeping:
+                self.housekeeping()
+                self.next_housekeeping = time.monotonic() + tasks.HOUSEKEEPING_SECONDS
+            row, readable = self.claim()
+            if row is not None:
+                self.run_task(row)
+            elif self.batch and readable:
+                logger.info("worker %s: no task due, stopping (batch)", self.worker_id)
+                return
+            if self.max_tasks is not None and self._run_tasks >= self.max_tasks:
+                return
+            self.refresh_connections()
+            if self.running and row is None:
+                time.sleep(self.interval)
+
+    def run_task(self, db_task_result: DBTaskResult) -> None:
+        row = db_task_result
+        claimed_at = row.started_at
+        self.running_task = True
+        try:
+            task = row.task
+            result = row.task_result
+            backend = type(task.get_backend())
+            task_started.send(sender=backend, task_result=result)
+            try:
+                if task.takes_context:
+                    value = task.call(
+                        TaskContext(task_result=result), *result.args, **result.kwargs
+                    )
+                else:
+                    value = task.call(*result.args, **result.kwargs)
+            except Exception as exc:
+                # SystemExit/KeyboardInterrupt pass: the task stays RUNNING and its lease
+                # expiry brings it back, exactly as if the process had been killed.
+                tasks.task_attempt_failed(row, exc, claimed_at=claimed_at)
+            else:
+                tasks.task_attempt_succeeded(row, value, claimed_at=claimed_at)
+            row.refresh_from_db()
+            task_finished.send(sender=backend, task_result=row.task_result)
+        finally:
+            self.running_task = False
+            self._run_tasks += 1
+
+
+class Command(BaseCommand):
+    help = "Run queued tasks (emails, Zoom) with retries, and the periodic jobs."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--queue-name",
+            default="default",
+            help="Queues to process, comma-separated, or '*' (default: default).",
+        )
+        parser.add_argument(
+            "--interval",
+            type=db_worker.valid_interval,
+            default=1.0,
+            help="Seconds to wait when no task is due (default: 1).",
+        )
+        parser.add_argument(
+            "--batch",
+            action="store_true",
+            help="Run the tasks due now, then exit (for cron or a one-off drain).",
+        )
+        parser.add_argument(
+            "--max-tasks",
+            type=db_worker.valid_max_tasks,
+            default=None,
+            help="Exit after this many tasks.",
+        )
+        parser.add_argument(
+            "--no-periodic",
+            action="store_false",
+            dest="periodic",
+            help="Do not queue the periodic jobs (when cron runs run_periodic_jobs instead).",
+        )
+        parser.add_argument(
+            "--worker-id",
+            type=db_worker.validate_worker_id,
+            default=None,
+            help="Unique id of this worker (default: random).",
+        )
+
+    def handle(
+        self,
+        *,
+        queue_name: str,
+        interval: float,
+        batch: bool,
+        max_tasks: int | None,
+        periodic: bool,
+        worker_id: str | None,
+        verbosity: int,
+        **options: object,
+    ) -> None:
+        if not tasks.is_outbox(tasks.send_email):
+            raise CommandError(
+                "run_worker needs TASK_BACKEND=database (with 'immediate' tasks run inline)."
+            )
+        logging.getLogger("reservations").setLevel(logging.INFO if verbosity else logging.ERROR)
+        worker = Worker(
+            queue_names=queue_name.split(","),
+            interval=interval,
+            batch=batch,
+            backend_name=DEFAULT_TASK_BACKEND_ALIAS,
+            startup_delay=False,
+            max_tasks=max_tasks,
+            worker_id=worker_id or get_random_string(32),
+            excluded_queue_names=[],
+            periodic=periodic,
+        )
+        handled = (signal.SIGINT, signal.SIGTERM)
+        previous = {signum: signal.getsignal(signum) for signum in handled}
+        if not batch:
+            worker.configure_signals()
+        try:
+            worker.run()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)

@@ -1,0 +1,568 @@
+"""The job seeker's pages: home, the week of sessions, the request form, the private page.
+
+Views read through `selectors`, judge with `rules` and act only through `services`; what
+they add is the conversation with the person: forms, refusals explained, the next step.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.core import signing
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from consent.selectors import terms_in_force
+from consent.services import ConsentError, ConsentGiven
+from reservations import ratelimit, rules, selectors, services
+from reservations.calendar import reservation_ics
+from reservations.forms import (
+    BookingWindow,
+    RequestForm,
+    parse_slot_value,
+    slot_value,
+)
+from reservations.models import MeetingState, Office, Reservation
+from reservations.rules import Status
+from reservations.selectors import Availability
+
+# How many sessions the home page offers directly.
+HOME_SLOTS = 6
+# The confirmation step's one-time token: signed so only this site can issue one, and
+# remembered in the (shared) cache once used so that a double click books once.
+FORM_TOKEN_SALT = "reservations.request-form"  # noqa: S105 - a signing salt, not a secret
+FORM_TOKEN_MAX_AGE = 6 * 3600
+FORM_TOKEN_PENDING = "pending"  # noqa: S105 - a marker value
+FORM_TOKEN_WAIT_STEPS = 50  # x 0.2 s: how long a duplicate waits for the first to finish
+DONE_SESSION_KEY = "reservations:done"
+# Refusals from the service that concern the chosen slot.
+SLOT_REFUSALS = {refusal.value for refusal in rules.RequestRefusal}
+
+
+# --- shared pieces --------------------------------------------------------------------
+
+
+def _office(request: HttpRequest) -> Office:
+    office = selectors.default_office()
+    if office is None:
+        raise Http404
+    # The context processors reuse it instead of asking the database again.
+    request._office = office
+    return office
+
+
+def _today(now: datetime) -> date:
+    return now.astimezone(rules.TOKYO).date()
+
+
+def _booking_window(office: Office, now: datetime) -> BookingWindow:
+    """The calendar and availability from today to the end of the booking horizon.
+
+    Four queries whatever the number of slots and bookings: windows, closures, overrides
+    and the held places per slot.
+    """
+    today = _today(now)
+    last = today + timedelta(days=office.horizon_days)
+    # Load the calendar to the end of the horizon's week so the week view can say why its
+    # last days are closed.
+    calendar_last = last + timedelta(days=6 - last.weekday())
+    office_rules = selectors.office_rules(office, today, calendar_last)
+    held = selectors.booked_counts(office, today, last)
+    available = {
+        slot.start: Availability(
+            slot=slot, remaining=max(slot.capacity - held.get(slot.start, 0), 0)
+        )
+        for slot in rules.requestable_slots(today, last, now, office_rules)
+    }
+    return BookingWindow(now=now, rules=office_rules, availability=available)
+
+
+def _language() -> str:
+    language = (translation.get_language() or settings.LANGUAGE_CODE).split("-")[0]
+    return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+
+
+def _private(response: HttpResponse) -> HttpResponse:
+    """Pages behind the private link: never cached, never indexed."""
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+# --- home and the week ----------------------------------------------------------------
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """What online counselling is, who may use it, and the next sessions to book."""
+    office = _office(request)
+    now = timezone.now()
+    window = _booking_window(office, now)
+    next_slots = [a for _start, a in sorted(window.availability.items()) if not a.is_full]
+    return render(
+        request,
+        "reservations/home.html",
+        {
+            "next_slots": next_slots[:HOME_SLOTS],
+            "terms": terms_in_force(office.pk, now),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class SlotCell:
+    start: datetime
+    end: datetime
+    state: str  # open | full | closed | not_yet
+    value: str
+
+
+@dataclass(frozen=True)
+class DayColumn:
+    day: date
+    closed_label: str
+    cells: list[SlotCell]
+
+    @property
+    def open_count(self) -> int:
+        return sum(1 for cell in self.cells if cell.state == "open")
+
+
+def _closed_label(day: date, office_rules: rules.OfficeRules) -> str:
+    reason = rules.closed_reason(day, office_rules)
+    if reason is None:
+        return ""
+    if reason == rules.ClosedReason.HOLIDAY:
+        return _("祝日（%(name)s）のため、お休みです") % {"name": rules.holiday_name(day)}
+    return {
+        rules.ClosedReason.YEAR_END: _("年末年始のため、お休みです"),
+        rules.ClosedReason.CLOSURE: _("休業日のため、お休みです"),
+        rules.ClosedReason.WEEKEND: _("土曜日・日曜日は、お休みです"),
+        rules.ClosedReason.NO_SESSIONS: _("この曜日は相談を行っていません"),
+    }[reason]
+
+
+def _week_days(monday: date, window: BookingWindow) -> list[DayColumn]:
+    horizon = _today(window.now) + timedelta(days=window.rules.horizon_days)
+    weekdays_with_sessions = {w.weekday for w in window.rules.windows}
+    days = []
+    for offset in range(7):
+        day = monday + timedelta(days=offset)
+        # Saturdays and Sundays appear only where the office runs sessions on them.
+        if day.weekday() >= 5 and day.weekday() not in weekdays_with_sessions:
+            continue
+        cells = []
+        for slot in rules.slots_for_day(day, window.rules):
+            available = window.availability.get(slot.start)
+            if available is not None:
+                state = "full" if available.is_full else "open"
+            elif day > horizon:
+                state = "not_yet"
+            else:
+                state = "closed"
+            cells.append(SlotCell(slot.start, slot.end, state, slot_value(slot.start)))
+        label = _closed_label(day, window.rules)
+        states = {cell.state for cell in cells}
+        # A day with nothing left to choose says so in one line instead of eight grey boxes.
+        if not label and states == {"closed"}:
+            label = _("この日の申込みは締め切りました")
+        elif not label and states == {"not_yet"}:
+            label = _("この日の申込みは、まだ受け付けていません")
+        days.append(DayColumn(day, label, cells))
+    return days
+
+
+@require_GET
+def week(request: HttpRequest) -> HttpResponse:
+    """One week of sessions, open ones to book, full and closed ones explained."""
+    office = _office(request)
+    now = timezone.now()
+    window = _booking_window(office, now)
+    today = _today(now)
+    first_monday = today - timedelta(days=today.weekday())
+    horizon = today + timedelta(days=office.horizon_days)
+    last_monday = horizon - timedelta(days=horizon.weekday())
+    try:
+        asked = date.fromisoformat(request.GET.get("week", ""))
+    except ValueError:
+        asked = None
+    if asked is None:
+        # Open on the first week that has a free place: no empty week first.
+        free = [start for start, a in window.availability.items() if not a.is_full]
+        asked = min(free).astimezone(rules.TOKYO).date() if free else today
+    monday = asked - timedelta(days=asked.weekday())
+    monday = min(max(monday, first_monday), last_monday)
+    days = _week_days(monday, window)
+    return render(
+        request,
+        "reservations/week.html",
+        {
+            "days": days,
+            "monday": monday,
+            "sunday": monday + timedelta(days=6),
+            "previous_week": monday - timedelta(days=7) if monday > first_monday else None,
+            "next_week": monday + timedelta(days=7) if monday < last_monday else None,
+            "open_count": sum(day.open_count for day in days),
+        },
+    )
+
+
+# --- the request form -----------------------------------------------------------------
+
+
+def _form_page(
+    request: HttpRequest, form: RequestForm, terms: object, *, notice: str = ""
+) -> HttpResponse:
+    return render(
+        request,
+        "reservations/request_form.html",
+        {"form": form, "terms": terms, "notice": notice},
+    )
+
+
+def _confirm_page(
+    request: HttpRequest, form: RequestForm, terms: object, *, notice: str = ""
+) -> HttpResponse:
+    token = signing.dumps(secrets.token_urlsafe(16), salt=FORM_TOKEN_SALT)
+    return render(
+        request,
+        "reservations/request_confirm.html",
+        {"form": form, "terms": terms, "form_token": token, "notice": notice},
+    )
+
+
+def _token_key(nonce: str) -> str:
+    return f"request-form:{nonce}"
+
+
+def _claim_form_token(nonce: str) -> str | None:
+    """None if this request is the first to send the form; else what the first one made.
+
+    Returns the private token of the booking the first submission created, or
+    FORM_TOKEN_PENDING if it is still at work after the wait.
+    """
+    key = _token_key(nonce)
+    for _step in range(FORM_TOKEN_WAIT_STEPS):
+        if cache.add(key, FORM_TOKEN_PENDING, timeout=FORM_TOKEN_MAX_AGE):
+            return None
+        outcome = cache.get(key)
+        if outcome not in (None, FORM_TOKEN_PENDING):
+            return outcome
+        time.sleep(0.2)
+    return FORM_TOKEN_PENDING
+
+
+def _form_nonce(request: HttpRequest) -> str | None:
+    """The nonce of a one-time token this site issued in the last hours, else None."""
+    try:
+        return signing.loads(
+            request.POST.get("form_token", ""), salt=FORM_TOKEN_SALT, max_age=FORM_TOKEN_MAX_AGE
+        )
+    except signing.BadSignature:
+        return None
+
+
+def _release(nonce: str | None) -> None:
+    """Nothing was booked with this token: it may be sent again."""
+    if nonce is not None:
+        cache.delete(_token_key(nonce))
+
+
+def _show_done(request: HttpRequest, token: str) -> HttpResponse:
+    # The done page finds the booking through the session: nothing personal in the URL.
+    request.session[DONE_SESSION_KEY] = token
+    return redirect("reservations:done")
+
+
+def too_many_requests(request: HttpRequest) -> HttpResponse:
+    """The kind 429 page of the rate limit."""
+    response = render(request, "429.html", status=429)
+    response["Retry-After"] = str(ratelimit.WINDOW_SECONDS)
+    return response
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def request_booking(request: HttpRequest) -> HttpResponse:
+    """The request form (step 1), its confirmation (step 2) and the sending of it."""
+    office = _office(request)
+    now = timezone.now()
+    window = _booking_window(office, now)
+    terms = terms_in_force(office.pk, now)
+    options = {"window": window, "terms_version_id": terms.pk if terms else None}
+
+    if request.method == "GET":
+        raw = request.GET.get("slot", "")
+        start = parse_slot_value(raw)
+        problem = window.problem(start) if raw else None
+        initial = {"slot": slot_value(start)} if start and not problem else {}
+        return _form_page(request, RequestForm(initial=initial, **options), terms, notice=problem)
+
+    form = RequestForm(request.POST, **options)
+    action = request.POST.get("action", "review")
+    if action != "submit":
+        if action == "edit" or not form.is_valid():
+            return _form_page(request, form, terms)
+        return _confirm_page(request, form, terms)
+
+    # Sending the confirmed answers. A repeated click (or a reload) of the same
+    # confirmation is answered with the booking the first one made.
+    nonce = _form_nonce(request)
+    if nonce is not None:
+        earlier = _claim_form_token(nonce)
+        if earlier == FORM_TOKEN_PENDING:
+            return render(request, "reservations/refused.html", {"kind": "busy"})
+        if earlier is not None:
+            return _show_done(request, earlier)
+    if not form.is_valid():
+        _release(nonce)
+        if form.only_slot_is_full():
+            return _slot_taken(request, office, form, form.taken_slot(), now)
+        return _form_page(request, form, terms)
+    if nonce is None:
+        return _confirm_page(
+            request,
+            form,
+            terms,
+            notice=_(
+                "時間がたったため、まだ送信していません。内容を確かめて、もう一度送信してください。"
+            ),
+        )
+
+    fields = form.service_fields()
+    ip = ratelimit.client_ip(request)
+    person = rules.person_key(seeker_number=fields["seeker_number"], email=fields["email"])
+    per_ip, per_person = ratelimit.request_limits()
+    # Both counters move on every attempt, so neither can be probed for free.
+    within_ip = ratelimit.hit(per_ip, ip or "", now)
+    within_person = ratelimit.hit(per_person, person, now)
+    if not (within_ip and within_person):
+        _release(nonce)
+        return too_many_requests(request)
+
+    language = _language()
+    consent = ConsentGiven(
+        terms_version_id=terms.pk,
+        platform_terms_accepted=form.cleaned_data["agree_platform_terms"],
+        confirmed_items=frozenset(form.cleaned_data["checklist"]),
+        ip_address=ip,
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:1000],
+        language=language,
+    )
+    try:
+        reservation = services.reservation_request(
+            office=office, consent=consent, language=language, now=now, **fields
+        )
+    except services.ReservationError as error:
+        # Nothing was saved; the same answers may be sent again once the problem is fixed.
+        _release(nonce)
+        return _refusal(request, office, form, terms, error, now)
+    cache.set(_token_key(nonce), reservation.token, timeout=FORM_TOKEN_MAX_AGE)
+    return _show_done(request, reservation.token)
+
+
+def _slot_taken(
+    request: HttpRequest, office: Office, form: RequestForm, taken: datetime, now: datetime
+) -> HttpResponse:
+    """Another person was faster: offer the nearest free sessions, keeping every answer so
+    that choosing one leads straight back to the confirmation."""
+    fresh = _booking_window(office, now)
+    return render(
+        request,
+        "reservations/slot_taken.html",
+        {
+            "taken_start": taken,
+            "alternatives": [a for a in fresh.nearest(taken, count=5) if a.slot.start != taken][:4],
+            "answers": [(name, value) for name, value in form.carried() if name != "slot"],
+        },
+    )
+
+
+def _refusal(
+    request: HttpRequest,
+    office: Office,
+    form: RequestForm,
+    terms: object,
+    error: services.ReservationError,
+    now: datetime,
+) -> HttpResponse:
+    """Explain a refusal of the service kindly, with what the person can do next."""
+    if isinstance(error, services.SlotFull):
+        # Art. 6(2): another person was faster; offer the nearest free sessions and keep
+        # every answer so that choosing one leads straight back to the confirmation.
+        taken = form.cleaned_data["slot"]
+        fresh = _booking_window(office, now)
+        return render(
+            request,
+            "reservations/slot_taken.html",
+            {
+                "taken_start": taken,
+                "alternatives": [a for a in fresh.nearest(taken, count=5) if a.slot.start != taken][
+                    :4
+                ],
+                "answers": [(name, value) for name, value in form.carried() if name != "slot"],
+            },
+        )
+    if isinstance(error, services.LimitReached):
+        existing: Reservation | None = error.context.get("existing")  # type: ignore[assignment]
+        same_email = (
+            existing is not None
+            and existing.email.strip().lower() == form.cleaned_data["email"].lower()
+        )
+        return render(
+            request,
+            "reservations/refused.html",
+            {
+                "kind": "limit",
+                "message": error.message,
+                "existing": existing if same_email else None,
+            },
+        )
+    if isinstance(error, services.Restricted):
+        return render(request, "reservations/refused.html", {"kind": "restricted"})
+    if isinstance(error, ConsentError):
+        field = "agree_terms" if error.code == "terms_changed" else "checklist"
+        form.add_error(field, error.message)
+        return _form_page(request, form, terms)
+    field = {"seeker_number": "seeker_number", "platform": "platform"}.get(error.code)
+    if error.code in SLOT_REFUSALS:
+        field = "slot"
+    form.add_error(field, error.message)
+    return _form_page(request, form, terms)
+
+
+@never_cache
+@require_GET
+def done(request: HttpRequest) -> HttpResponse:
+    """Step 3: the reference, what happens next, and the private link."""
+    _office(request)
+    reservation = selectors.reservation_by_token(request.session.get(DONE_SESSION_KEY, ""))
+    if reservation is None:
+        return redirect("reservations:home")
+    private_path = reverse("reservations:booking", args=[reservation.token])
+    return _private(
+        render(
+            request,
+            "reservations/done.html",
+            {
+                "reservation": reservation,
+                "private_path": private_path,
+                "private_url": request.build_absolute_uri(private_path),
+            },
+        )
+    )
+
+
+# --- the private booking page ---------------------------------------------------------
+
+
+def _booking_or_404(request: HttpRequest, token: str) -> Reservation:
+    _office(request)
+    reservation = selectors.reservation_by_token(token)
+    if reservation is None:
+        # The same friendly page for an unknown, mistyped or erased link: nothing leaks.
+        raise Http404
+    return reservation
+
+
+def _can_cancel(reservation: Reservation, now: datetime) -> bool:
+    # Art. 6(4): online until the start; afterwards only by phone.
+    return reservation.is_active and rules.can_seeker_cancel(reservation.slot.starts_at, now)
+
+
+@never_cache
+@require_GET
+def booking(request: HttpRequest, token: str) -> HttpResponse:
+    """The seeker's private page: status, time, how to join, .ics, reminders, cancel."""
+    reservation = _booking_or_404(request, token)
+    now = timezone.now()
+    confirmed = reservation.status == Status.CONFIRMED
+    return _private(
+        render(
+            request,
+            "reservations/booking.html",
+            {
+                "reservation": reservation,
+                "can_cancel": _can_cancel(reservation, now),
+                "show_meeting": confirmed
+                and reservation.meeting_state == MeetingState.READY
+                and bool(reservation.meeting_join_url),
+                "meeting_pending": confirmed and reservation.meeting_state != MeetingState.READY,
+                "started": now >= reservation.slot.starts_at,
+            },
+        )
+    )
+
+
+@never_cache
+@require_GET
+def booking_ics(request: HttpRequest, token: str) -> HttpResponse:
+    """The booking as a calendar file, for the phone's calendar."""
+    reservation = _booking_or_404(request, token)
+    if not reservation.is_active:
+        raise Http404
+    response = HttpResponse(
+        reservation_ics(reservation), content_type="text/calendar; charset=utf-8"
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="hellowork-{reservation.reference}.ics"'
+    )
+    return _private(response)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def cancel(request: HttpRequest, token: str) -> HttpResponse:
+    """Cancel with a confirmation step; allowed online until the start (Art. 6(4))."""
+    reservation = _booking_or_404(request, token)
+    now = timezone.now()
+    booking_url = reverse("reservations:booking", args=[reservation.token])
+    if request.method == "POST":
+        if not _can_cancel(reservation, now):
+            messages.error(request, _not_cancellable_message(reservation))
+            return redirect(booking_url)
+        try:
+            services.reservation_cancel(reservation=reservation, by="seeker", now=now)
+        except services.TransitionNotAllowed:
+            messages.error(request, _not_cancellable_message(reservation))
+        except services.ReservationError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request,
+                _(
+                    "予約をキャンセルしました。ハローワークにも伝わっています。ご連絡ありがとうございました。"
+                ),
+            )
+        return redirect(booking_url)
+    return _private(
+        render(
+            request,
+            "reservations/cancel.html",
+            {
+                "reservation": reservation,
+                "can_cancel": _can_cancel(reservation, now),
+                "not_cancellable": _not_cancellable_message(reservation),
+            },
+        )
+    )
+
+
+def _not_cancellable_message(reservation: Reservation) -> str:
+    if reservation.status == Status.CANCELLED:
+        return _("この予約は、すでにキャンセルされています。")
+    if not reservation.is_active:
+        return _("この予約は終了しているため、キャンセルできません。")
+    return _(
+        "開始時刻を過ぎたため、このページからはキャンセルできません。ハローワークにお電話ください。"
+    )
