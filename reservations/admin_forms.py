@@ -244,7 +244,15 @@ class BookNextForm(forms.Form):
 
 
 class SessionWindowFormSet(forms.BaseInlineFormSet):
-    """The weekly windows of one office, checked together (Art. 6(2)③, DESIGN rules 2–3)."""
+    """The weekly windows of one office, checked together (Art. 6(2)③, DESIGN rules 2–3).
+
+    The formset holds every window of the office, so overlaps are found here, among the
+    times as they will be saved (a window split in two in one go is not an overlap).
+    """
+
+    def add_fields(self, form: forms.ModelForm, index: int | None) -> None:
+        super().add_fields(form, index)
+        form.instance.checked_with_siblings = True  # see SessionWindow.clean
 
     def clean(self) -> None:
         super().clean()

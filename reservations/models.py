@@ -107,6 +107,10 @@ class SessionWindow(models.Model):
             raise ValidationError({"end_time": _("終了時刻は開始時刻より後にしてください。")})
         if not (self.office_id and self.start_time and self.end_time):
             return
+        if getattr(self, "checked_with_siblings", False):
+            # The admin checks all of an office's windows together: while several rows
+            # change at once, the database still holds their old times.
+            return
         overlapping = SessionWindow.objects.filter(
             office_id=self.office_id,
             weekday=self.weekday,

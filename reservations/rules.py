@@ -59,7 +59,9 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
     Status.ATTENDED: frozenset(),
     Status.NO_SHOW: frozenset(),
     Status.CANCELLED: frozenset(),
-    Status.EXPIRED: frozenset(),
+    # Rule 5 (原則として): staff may still confirm a request the sweep expired at the
+    # deadline, with a recorded reason, if the slot has not started and has room.
+    Status.EXPIRED: frozenset({Status.CONFIRMED}),
     Status.REJECTED: frozenset(),
 }
 

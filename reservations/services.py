@@ -371,6 +371,24 @@ def _check_meeting_link(url: str, passcode: str) -> None:
         )
 
 
+def _reclaim_place(reservation: Reservation, *, now: datetime) -> None:
+    """An expired request gave its place back: take it again only if it is still free."""
+    office = reservation.office
+    slot = rules.find_slot(
+        reservation.slot.starts_at, _rules_for(office, reservation.slot.starts_at)
+    )
+    if slot is None:
+        raise ReservationError(_("この日時は相談の枠ではなくなりました。"), code="not_a_slot")
+    _lock_person(reservation.person_key)
+    slot_row = _lock_slot(office, slot)
+    if slot_row.reservations.filter(
+        person_key=reservation.person_key, status__in=rules.ACTIVE_STATUSES
+    ).exists():
+        raise LimitReached(_("この方は同じ日時にすでに予約があります。"))
+    if _held(slot_row) >= slot.capacity:
+        raise SlotFull(_("この日時は、ほかの方の予約で埋まっています。"))
+
+
 def reservation_confirm(
     *,
     reservation: Reservation,
@@ -380,7 +398,11 @@ def reservation_confirm(
     meeting_passcode: str = "",
     now: datetime | None = None,
 ) -> Reservation:
-    """Staff confirm a request (Art. 6(3)); Zoom meetings are then made by the queue."""
+    """Staff confirm a request (Art. 6(3)); Zoom meetings are then made by the queue.
+
+    After the day-before deadline (rule 5) a reason is required, and a request the sweep
+    already expired can still be confirmed if its place is free.
+    """
     now = now or timezone.now()
     with transaction.atomic():
         reservation = _lock_reservation(reservation)
@@ -393,6 +415,8 @@ def reservation_confirm(
                 _("前日までの確定期限を過ぎています。確定する理由を入力してください。"),
                 code="late_needs_reason",
             )
+        if reservation.status == Status.EXPIRED:
+            _reclaim_place(reservation, now=now)
         if reservation.platform == Platform.TELEOFFICE:
             meeting_url = meeting_url.strip()
             meeting_passcode = meeting_passcode.strip()

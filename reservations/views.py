@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from consent.models import TermsVersion
 from consent.selectors import terms_in_force
 from consent.services import ConsentError, ConsentGiven
 from reservations import ratelimit, rules, selectors, services
@@ -94,7 +95,7 @@ def _language() -> str:
 
 
 def _private(response: HttpResponse) -> HttpResponse:
-    """Pages behind the private link: never cached, never indexed."""
+    """Pages behind the private link are never indexed (their views are never_cache too)."""
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
@@ -221,7 +222,11 @@ def week(request: HttpRequest) -> HttpResponse:
 
 
 def _form_page(
-    request: HttpRequest, form: RequestForm, terms: object, *, notice: str = ""
+    request: HttpRequest,
+    form: RequestForm,
+    terms: TermsVersion | None,
+    *,
+    notice: str | None = None,
 ) -> HttpResponse:
     return render(
         request,
@@ -231,7 +236,7 @@ def _form_page(
 
 
 def _confirm_page(
-    request: HttpRequest, form: RequestForm, terms: object, *, notice: str = ""
+    request: HttpRequest, form: RequestForm, terms: TermsVersion | None, *, notice: str = ""
 ) -> HttpResponse:
     token = signing.dumps(secrets.token_urlsafe(16), salt=FORM_TOKEN_SALT)
     return render(
@@ -392,7 +397,7 @@ def _refusal(
     request: HttpRequest,
     office: Office,
     form: RequestForm,
-    terms: object,
+    terms: TermsVersion | None,
     error: services.ReservationError,
     now: datetime,
 ) -> HttpResponse:

@@ -962,6 +962,23 @@ def test_office_windows_are_checked(change, message, client, office, supervisor_
     assert current_windows(office) == before
 
 
+def test_a_window_can_be_split_in_one_save(client, office, supervisor_user, clock):  # noqa: F811
+    login(client, supervisor_user)
+    windows = current_windows(office)
+    windows[0] = (0, "10:00", "11:00", 1)
+    response = client.post(
+        f"/admin/reservations/office/{office.pk}/change/",
+        office_form(office, [*windows, (0, "11:00", "12:00", 2)]),
+    )
+    assert response.status_code == 302
+    monday = SessionWindow.objects.filter(office=office, weekday=0).order_by("start_time")
+    assert [(w.start_time, w.end_time, w.capacity) for w in monday] == [
+        (time(10), time(11), 1),
+        (time(11), time(12), 2),
+        (time(14), time(16), 1),
+    ]
+
+
 def test_office_settings_are_saved_and_previewed(client, office, book, supervisor_user, clock):  # noqa: F811
     book(tokyo(2027, 2, 17, 10))
     Closure.objects.create(office=office, date=date(2027, 2, 25), reason="研修")
@@ -1153,3 +1170,69 @@ def test_the_admin_speaks_japanese_and_names_the_office(client, office, counselo
     assert "本日の相談を開く" in index
     assert "ハローワーク伊勢崎" in index
     assert Permission.objects.filter(codename="export_reservation").exists()
+
+
+# --- The service behind "book the next session" -----------------------------------------
+
+
+def book_next(source: Reservation, actor, terms, **overrides: object) -> Reservation:  # noqa: ANN001
+    from consent.models import ENVIRONMENT_ITEMS
+
+    values: dict = {
+        "source_reservation": source,
+        "slot_start": tokyo(2027, 3, 2, 10),
+        "actor": actor,
+        "terms_version_id": terms.pk,
+        "platform_terms_accepted": True,
+        "confirmed_items": set(ENVIRONMENT_ITEMS),
+        "mark_source_attended": True,
+        "confirm": True,
+        "now": tokyo(2027, 2, 16, 10, 20),
+    }
+    values.update(overrides)
+    return services.reservation_book_next(**values)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"platform": "teleoffice"}, "meeting_url_required"),  # refused at the very end
+        ({"confirmed_items": {"camera"}}, "consent"),
+        ({"terms_version_id": 0}, "terms_changed"),
+        ({"slot_start": tokyo(2027, 3, 2, 10, 15)}, "not_a_slot"),
+    ],
+)
+def test_a_refused_next_booking_changes_nothing(overrides, code, day, terms, counselor_user):  # noqa: F811
+    before = snapshot()
+    with pytest.raises(services.ReservationError) as refusal:
+        book_next(day.zoom, counselor_user, terms, **overrides)
+    assert refusal.value.code == code
+    assert snapshot() == before  # not even the attendance of the current session
+
+
+def test_the_next_booking_needs_a_session_that_took_place(day, terms, counselor_user):  # noqa: F811
+    before = snapshot()
+    with pytest.raises(services.ReservationError) as refusal:
+        book_next(day.due, counselor_user, terms)
+    assert refusal.value.code == "source_status"
+    assert snapshot() == before
+
+
+def test_the_next_booking_reuses_the_persons_details(day, book, terms, counselor_user):  # noqa: F811
+    source = book(
+        tokyo(2027, 2, 16, 11),
+        confirm=True,
+        phone="090-1111-2222",
+        companion="interpreter",
+        companion_language="ポルトガル語",
+        language="en",
+    )
+    new = book_next(source, counselor_user, terms, now=tokyo(2027, 2, 16, 11, 5))
+    assert (new.phone, new.companion, new.companion_language, new.language) == (
+        "090-1111-2222",
+        "interpreter",
+        "ポルトガル語",
+        "en",
+    )
+    assert new.person_key == source.person_key
+    assert new.events.get(kind=EventKind.STATUS, to_status=Status.REQUESTED).actor == counselor_user

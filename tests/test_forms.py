@@ -11,12 +11,13 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.core import mail
+from django.core import mail, signing
 from django.core.cache import cache
 from django.test import Client
 from django.utils.html import escape
 
 from consent.models import Consent
+from reservations import views
 from reservations.models import Reservation, Restriction
 from tests.conftest import tokyo
 from tests.seeker_pages import (
@@ -551,3 +552,17 @@ def test_rate_limit_behind_a_trusted_proxy_uses_the_forwarded_address(data, sett
     assert Consent.objects.order_by("id").last().ip_address == "198.51.100.2"
     # The first address is now over its limit of one.
     assert submit(first, someone(data, 3, "2026-12-22T11:00")).status_code == 429
+
+
+def test_a_second_send_while_the_first_is_still_at_work(client, data, monkeypatch):
+    """The duplicate waits for the first; if that takes too long it says so kindly."""
+    confirmation = review(client, data).content.decode()
+    post = as_post(hidden_fields(confirmation), action="submit")
+    nonce = signing.loads(post["form_token"][0], salt=views.FORM_TOKEN_SALT)
+    cache.set(f"request-form:{nonce}", views.FORM_TOKEN_PENDING)  # the first is at work
+    monkeypatch.setattr(views, "FORM_TOKEN_WAIT_STEPS", 2)  # wait 0.4 s, not 10 s
+    response = client.post("/book/", post)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "先に届いた申込みを処理しています" in html
+    assert_nothing_saved()

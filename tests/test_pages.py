@@ -10,6 +10,8 @@ import pytest
 import time_machine
 from django.core.cache import cache
 from django.db import connection
+from django.template.loader import render_to_string
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -382,8 +384,6 @@ def test_an_anonymised_booking_is_gone(client, booking):
 
 
 def test_cancel_post_needs_the_csrf_token(booking):
-    from django.test import Client
-
     strict = Client(enforce_csrf_checks=True)
     assert strict.post(f"/r/{booking.token}/cancel/").status_code == 403
     booking.refresh_from_db()
@@ -392,9 +392,15 @@ def test_cancel_post_needs_the_csrf_token(booking):
 
 def test_the_500_page_renders_without_a_request():
     """Django renders 500.html with an empty context: it must not need the database."""
-    from django.template.loader import render_to_string
-
     html = render_to_string("500.html")
     assert "ただいま表示できません" in html
     assert '<html lang="ja">' in html
     assert "/static/css/site.css" in html
+
+
+def test_a_post_without_the_csrf_cookie_gets_a_kind_page(office, terms):
+    response = Client(enforce_csrf_checks=True).post("/book/", answers(terms.pk))
+    html = response.content.decode()
+    assert response.status_code == 403
+    assert "もう一度お試しください" in html
+    assert Reservation.objects.count() == 0

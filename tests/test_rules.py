@@ -337,6 +337,7 @@ ALLOWED = {
     (Status.CONFIRMED, Status.ATTENDED),
     (Status.CONFIRMED, Status.NO_SHOW),
     (Status.CONFIRMED, Status.CANCELLED),
+    (Status.EXPIRED, Status.CONFIRMED),  # rule 5: late confirmation by staff, with a reason
 }
 
 

@@ -390,6 +390,7 @@ def test_threshold_zero_never_restricts(request_as, counselor, office) -> None:
 
 ALLOWED = {
     (Status.REQUESTED, "confirm"),
+    (Status.EXPIRED, "confirm"),  # rule 5: staff may still confirm, with a reason
     (Status.REQUESTED, "reject"),
     (Status.REQUESTED, "cancel_by_seeker"),
     (Status.REQUESTED, "cancel_by_staff"),
@@ -780,4 +781,49 @@ def test_finished_bookings_cannot_move(request_as, counselor, status: Status) ->
     with refused("transition_not_allowed"):
         services.reservation_move(
             reservation=r, new_start=tokyo(2026, 12, 10, 10), actor=counselor, now=NOW
+        )
+
+
+# --- Rule 5: confirming after the deadline ---------------------------------------------------
+
+
+def test_expired_request_confirmed_late_with_a_reason(request_as, counselor) -> None:
+    r = request_as(THU)
+    services.reservations_sweep(now=DEADLINE)
+    morning = THU - timedelta(hours=1)
+    with refused("late_needs_reason"):
+        services.reservation_confirm(reservation=r, actor=counselor, now=morning)
+    services.reservation_confirm(
+        reservation=r, actor=counselor, reason="電話で本人の希望を確認", now=morning
+    )
+    r.refresh_from_db()
+    assert r.status == Status.CONFIRMED
+    last = r.events.order_by("-id").first()
+    assert (last.from_status, last.to_status) == (Status.EXPIRED, Status.CONFIRMED)
+    assert last.reason == "電話で本人の希望を確認"
+    assert last.details["late"] is True
+
+
+def test_expired_request_cannot_take_back_a_place_given_to_someone_else(
+    request_as, counselor
+) -> None:
+    r = request_as(THU)
+    services.reservations_sweep(now=DEADLINE)
+    # The expired request released the place; staff booked another person into it.
+    other = request_as(
+        THU, now=NOW, seeker_number="10040-7654321", email="hanako@example.jp", name="佐藤 花子"
+    )
+    assert other.status == Status.REQUESTED
+    with refused("slot_full"):
+        services.reservation_confirm(
+            reservation=r, actor=counselor, reason="本人から電話", now=THU - timedelta(hours=1)
+        )
+
+
+def test_expired_request_cannot_be_confirmed_after_the_start(request_as, counselor) -> None:
+    r = request_as(THU)
+    services.reservations_sweep(now=DEADLINE)
+    with refused("too_late"):
+        services.reservation_confirm(
+            reservation=r, actor=counselor, reason="遅れて連絡", now=THU + timedelta(minutes=1)
         )

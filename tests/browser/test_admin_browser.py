@@ -225,3 +225,51 @@ def test_a_supervisor_previews_the_slots(context_factory, morning, supervisor_us
     expect(preview).to_contain_text("祝日（天皇誕生日）")
     expect(preview).to_contain_text("10:00 1/1")
     shoot(page, "10-office")
+
+
+def test_the_staff_pages_pass_axe(context_factory, morning, counselor_user):  # noqa: F811
+    from axe_playwright_python.sync_playwright import Axe
+
+    page = context_factory(viewport=DESKTOP).new_page()
+    log_in(page, counselor_user.username)
+    axe = Axe()
+    request = morning["zoom_request"]
+    pages = [
+        "/admin/",
+        "/admin/reservations/reservation/today/",
+        "/admin/reservations/reservation/?day=week",
+        f"/admin/reservations/reservation/{request.pk}/change/",
+        f"/admin/reservations/reservation/{morning['tele_request'].pk}/act/confirm/",
+        f"/admin/reservations/reservation/{request.pk}/act/reject/",
+        f"/admin/reservations/reservation/{request.pk}/move/",
+        f"/admin/reservations/reservation/{morning['session'].pk}/book-next/",
+    ]
+    found = {}
+    for address in pages:
+        page.goto(address)
+        violations = axe.run(page).response["violations"]
+        if violations:
+            found[address] = [(v["id"], [n["target"] for n in v["nodes"]]) for v in violations]
+    assert found == {}
+
+
+def test_the_login_locks_after_five_failures(context_factory, morning, counselor_user):  # noqa: F811
+    page = context_factory(viewport=DESKTOP).new_page()
+    page.goto("/admin/login/")
+    page.get_by_label("ユーザー名").fill(counselor_user.username)
+    page.get_by_label("パスワード").fill("wrong-password-123")
+    page.get_by_role("button", name="ログイン").click()
+    expect(page.locator(".errornote")).to_be_visible()  # an ordinary mistake first
+    for _attempt in range(4):
+        page.goto("/admin/login/")
+        page.get_by_label("ユーザー名").fill(counselor_user.username)
+        page.get_by_label("パスワード").fill("wrong-password-123")
+        page.get_by_role("button", name="ログイン").click()
+    page.goto("/admin/login/")
+    page.get_by_label("ユーザー名").fill(counselor_user.username)
+    page.get_by_label("パスワード").fill(PASSWORD)  # the right one, too late
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_role("button", name="ログイン").click()
+    assert answer.value.status == 429
+    expect(page.get_by_role("heading", name="ログインを一時的に停止しています")).to_be_visible()
+    shoot(page, "11-locked")

@@ -167,14 +167,12 @@ class Command(BaseCommand):
         max_tasks: int | None,
         periodic: bool,
         worker_id: str | None,
-        verbosity: int,
         **options: object,
     ) -> None:
         if not tasks.is_outbox(tasks.send_email):
             raise CommandError(
                 "run_worker needs TASK_BACKEND=database (with 'immediate' tasks run inline)."
             )
-        logging.getLogger("reservations").setLevel(logging.INFO if verbosity else logging.ERROR)
         worker = Worker(
             queue_names=queue_name.split(","),
             interval=interval,
