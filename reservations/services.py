@@ -900,3 +900,64 @@ def reservation_meeting_retry(
             details={"action": "meeting_retry"},
         )
     return reservation
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    reservations: int
+    consents: int
+
+
+# DESIGN rule 15: bookings in these states are over; their personal data is kept only for
+# the retention period (個人情報保護法 §61: no longer than the purpose needs).
+FINISHED_STATUSES = frozenset(
+    {Status.ATTENDED, Status.NO_SHOW, Status.CANCELLED, Status.EXPIRED, Status.REJECTED}
+)
+
+
+def reservations_purge_personal_data(
+    *, retention_days: int, now: datetime | None = None
+) -> PurgeResult:
+    """Erase the personal data of bookings finished more than `retention_days` ago.
+
+    What remains (office, slot, status, platform, language, history without reasons,
+    consent without identity) still counts in the statistics. Idempotent.
+    """
+    from consent.services import consent_anonymize
+
+    now = now or timezone.now()
+    if retention_days < 1:
+        raise ValueError("retention_days must be at least 1")
+    cutoff = now - timedelta(days=retention_days)
+    due = Reservation.objects.filter(
+        status__in=FINISHED_STATUSES, slot__ends_at__lt=cutoff, anonymized_at__isnull=True
+    ).values_list("pk", flat=True)
+    reservations = consents = 0
+    for pk in list(due):
+        with transaction.atomic():
+            reservation = (
+                Reservation.objects.select_for_update(of=("self",))
+                .filter(pk=pk, anonymized_at__isnull=True, status__in=FINISHED_STATUSES)
+                .first()
+            )
+            if reservation is None:
+                continue
+            consents += consent_anonymize(reservation=reservation, now=now)
+            Reservation.objects.filter(pk=pk).update(
+                name="",
+                seeker_number="",
+                email="",
+                phone="",
+                topic="",
+                companion_language="",
+                meeting_join_url="",
+                meeting_passcode="",
+                meeting_error="",
+                # Keeps the person's bookings apart from everyone else's without naming them.
+                person_key=f"anonymized:{pk}",
+                anonymized_at=now,
+            )
+            # Staff reasons may quote what the person said on the phone.
+            ReservationEvent.objects.filter(reservation_id=pk).update(reason="")
+            reservations += 1
+    return PurgeResult(reservations=reservations, consents=consents)
