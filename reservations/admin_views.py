@@ -22,7 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from reservations import rules, selectors, services
@@ -633,7 +633,8 @@ PREVIEW_DAYS = 14
 
 def _closed_label(day: date, reason: rules.ClosedReason, closure_reasons: dict) -> str:
     if reason == rules.ClosedReason.HOLIDAY:
-        return gettext("祝日（%(name)s）") % {"name": rules.holiday_name(day)}
+        name = rules.holiday_name(day, get_language() or "ja")
+        return gettext("祝日（%(name)s）") % {"name": name}
     if reason == rules.ClosedReason.CLOSURE:
         text = closure_reasons.get(day) or ""
         return gettext("休業日（%(reason)s）") % {"reason": text} if text else gettext("休業日")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django import forms
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import ENVIRONMENT_ITEMS
@@ -119,7 +119,7 @@ class BookingWindow:
 def closed_day_message(day: date, office_rules: rules.OfficeRules) -> str:
     """Why there are no sessions on that day (rule 3), as a sentence."""
     reason = rules.closed_reason(day, office_rules)
-    name = rules.holiday_name(day)
+    name = rules.holiday_name(day, get_language() or "ja")
     if reason == rules.ClosedReason.YEAR_END:
         return gettext(
             "年末年始（12月29日〜1月3日）は相談をお休みしています。別の日を選んでください。"

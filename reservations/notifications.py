@@ -49,15 +49,16 @@ _WITH_CALENDAR = frozenset({EmailKind.CONFIRMED, EmailKind.REMINDER, EmailKind.M
 class EmailDeliveryError(Exception):
     """The mail server did not take the message; `message` names no person."""
 
-    def __init__(self, message: str) -> None:
+    retry_after: float | None = None
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after
 
 
 class EmailBusy(EmailDeliveryError):
-    """Another worker is sending this very email right now."""
-
-    retry_after = 30.0
+    """Another worker may be sending this very email right now."""
 
 
 def booking_url(reservation: Reservation) -> str:
@@ -211,6 +212,9 @@ def _still_wanted(email: OutgoingEmail, reservation: Reservation, now: datetime)
         return reservation.status == Status.CONFIRMED and now < reservation.slot.starts_at
     if email.kind == EmailKind.MOVED:
         return reservation.is_active and now < reservation.slot.ends_at
+    if email.kind == EmailKind.TERMS_CHANGED:
+        # Art. 13 notice concerns the coming session only.
+        return reservation.is_active and now < reservation.slot.starts_at
     return True
 
 
@@ -244,13 +248,13 @@ def email_send(
             email.status = EmailStatus.SKIPPED
             email.save(update_fields=["status"])
             return email.status
-        lease = timedelta(seconds=settings.TASK_LEASE_SECONDS)
-        if (
-            email.status == EmailStatus.SENDING
-            and email.last_attempt_at is not None
-            and email.last_attempt_at > now - lease
-        ):
-            raise EmailBusy(_("別の処理がこのメールを送信中です。"))
+        # An attempt still within its lease belongs to a live worker: wait for it to end.
+        lease_end = (email.last_attempt_at or now) + timedelta(seconds=settings.TASK_LEASE_SECONDS)
+        if email.status == EmailStatus.SENDING and now < lease_end:
+            raise EmailBusy(
+                _("別の処理がこのメールを送信中です。"),
+                retry_after=(lease_end - now).total_seconds() + 1,
+            )
         email.status = EmailStatus.SENDING
         email.attempts += 1
         email.last_attempt_at = now

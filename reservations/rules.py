@@ -145,14 +145,16 @@ def _local(moment: datetime) -> datetime:
 
 
 @lru_cache(maxsize=64)
-def _japanese_holidays(year: int) -> holidays.HolidayBase:
+def _japanese_holidays(year: int, language: str = "ja") -> holidays.HolidayBase:
     # Includes 振替休日 (substitute holidays) and 国民の休日 (sandwiched days).
-    return holidays.country_holidays("JP", years=year, language="ja")
+    return holidays.country_holidays("JP", years=year, language=language)
 
 
-def holiday_name(day: date) -> str | None:
+def holiday_name(day: date, language: str = "ja") -> str | None:
     """The Japanese national holiday on this day (祝日・振替休日・国民の休日), if any."""
-    return _japanese_holidays(day.year).get(day)
+    # The names come from the holidays library, which knows them in Japanese and English.
+    names = "en_US" if (language or "ja").startswith("en") else "ja"
+    return _japanese_holidays(day.year, names).get(day)
 
 
 def is_year_end_closure(day: date) -> bool:

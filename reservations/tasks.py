@@ -158,11 +158,19 @@ class PeriodicJobSpec:
     run: Callable[..., dict]
 
 
+def _terms_notices(*, now: datetime) -> dict:
+    from consent.services import terms_notify_due
+
+    return {"emails": sum(terms_notify_due(now=now).values())}
+
+
 PERIODIC_JOBS: dict[str, PeriodicJobSpec] = {
     # Art. 6(4) no-shows and rule 5 expiry; idempotent, so a minute is fine.
     "sweep": PeriodicJobSpec(timedelta(minutes=1), _sweep),
     "reminders": PeriodicJobSpec(timedelta(minutes=5), _reminders),
     "meetings": PeriodicJobSpec(timedelta(minutes=10), meetings_resync),
+    # Art. 13: people who booked after a new version was announced are told too.
+    "terms_notices": PeriodicJobSpec(timedelta(hours=1), _terms_notices),
 }
 
 

@@ -144,7 +144,8 @@ def _closed_label(day: date, office_rules: rules.OfficeRules) -> str:
     if reason is None:
         return ""
     if reason == rules.ClosedReason.HOLIDAY:
-        return _("祝日（%(name)s）のため、お休みです") % {"name": rules.holiday_name(day)}
+        name = rules.holiday_name(day, translation.get_language() or "ja")
+        return _("祝日（%(name)s）のため、お休みです") % {"name": name}
     return {
         rules.ClosedReason.YEAR_END: _("年末年始のため、お休みです"),
         rules.ClosedReason.CLOSURE: _("休業日のため、お休みです"),

@@ -177,12 +177,20 @@ def test_a_task_left_running_by_a_dead_worker_runs_again_after_the_lease(
     settings.TASK_LEASE_SECONDS = 300
     make_reservation(next_slot())
     row = DBTaskResult.objects.get()
-    row.claim("worker-that-died")  # what a killed worker leaves behind
+    # What a worker killed while talking to the mail server leaves behind.
+    row.claim("worker-that-died")
+    OutgoingEmail.objects.update(
+        status=EmailStatus.SENDING, attempts=1, last_attempt_at=row.started_at
+    )
 
     database_tasks()  # within the lease: left alone
     row.refresh_from_db()
     assert row.status == TaskResultStatus.RUNNING
     assert mail.outbox == []
+    # Even run by hand, the email waits for the lease of the attempt in flight.
+    with pytest.raises(notifications.EmailBusy) as busy:
+        notifications.email_send(email_id=OutgoingEmail.objects.get().pk)
+    assert 290 < busy.value.retry_after <= 301
 
     with time_machine.travel(timezone.now() + timedelta(seconds=301), tick=True):
         database_tasks()
@@ -191,15 +199,36 @@ def test_a_task_left_running_by_a_dead_worker_runs_again_after_the_lease(
     assert row.worker_ids[0] == "worker-that-died"
     assert len(row.worker_ids) == 2
     assert len(mail.outbox) == 1
+    assert OutgoingEmail.objects.get().attempts == 2
+
+
+@pytest.mark.django_db
+def test_enqueueing_costs_two_inserts_and_sending_a_handful_of_queries(
+    database_tasks, make_reservation, next_slot, django_assert_num_queries
+):
+    reservation = make_reservation(next_slot())
+    with django_assert_num_queries(2):  # the email row and the task row
+        notifications.enqueue_email(reservation=reservation, kind=EmailKind.EXPIRED)
+    email = OutgoingEmail.objects.filter(kind=EmailKind.EXPIRED).get()
+    # Lock and read (with booking, slot, office), mark "sending", mark "sent"; plus the
+    # savepoint pair of the transaction.
+    with django_assert_num_queries(5):
+        notifications.email_send(email_id=email.pk)
+    assert len(mail.outbox) == 1
 
 
 @pytest.mark.django_db
 def test_periodic_jobs_are_queued_once_per_interval(database_tasks):
     now = timezone.now()
-    assert tasks.periodic_jobs_enqueue_due(now=now) == ["sweep", "reminders", "meetings"]
+    assert tasks.periodic_jobs_enqueue_due(now=now) == [
+        "sweep",
+        "reminders",
+        "meetings",
+        "terms_notices",
+    ]
     assert tasks.periodic_jobs_enqueue_due(now=now + timedelta(seconds=30)) == []
     assert tasks.periodic_jobs_enqueue_due(now=now + timedelta(seconds=61)) == ["sweep"]
-    assert DBTaskResult.objects.count() == 4
+    assert DBTaskResult.objects.count() == 5
     database_tasks()
     assert set(DBTaskResult.objects.values_list("status", flat=True)) == {
         TaskResultStatus.SUCCESSFUL
@@ -261,6 +290,7 @@ def test_run_periodic_jobs_is_the_cron_alternative(capsys, make_reservation, nex
     assert "sweep: expired=1 no_show=0" in out
     assert "reminders: reminders=0" in out
     assert "meetings: meetings=0" in out
+    assert "terms_notices: emails=0" in out
 
 
 # --- Real worker processes ---------------------------------------------------------------

@@ -44,7 +44,8 @@ def _draft(office, *, version: str = "2027-03-15", effective: date = EFFECTIVE) 
 
 
 def _terms_mails(mailoutbox) -> list:
-    return [m for m in mailoutbox if "利用規約" in m.subject]
+    # The English notice (for a booking made in English) says "terms of use" for 利用規約.
+    return [m for m in mailoutbox if "利用規約" in m.subject or "terms of use" in m.subject]
 
 
 def test_publishing_tells_each_holder_of_a_later_booking_once(
@@ -197,3 +198,20 @@ def test_two_notifiers_at_once_send_one_email_per_person(office, terms, make_res
     assert sorted(results) == [0, 3]
     assert OutgoingEmail.objects.filter(kind=EmailKind.TERMS_CHANGED).count() == len(people)
     assert TermsChangeNotice.objects.count() == len(people)
+
+
+def test_a_notice_for_a_booking_cancelled_before_it_is_sent_is_not_sent(
+    office, terms, supervisor, make_reservation, mailoutbox, database_tasks
+):
+    from reservations import services as reservation_services
+    from reservations.models import EmailStatus
+
+    booking = make_reservation(tokyo(2027, 3, 16, 10), now=NOW)
+    services.terms_publish(terms_version=_draft(office), actor=supervisor, now=NOW)
+    # The seeker cancels while the notice still waits in the queue.
+    reservation_services.reservation_cancel(reservation=booking, by="seeker", now=NOW)
+    mailoutbox.clear()
+    database_tasks()
+    notice = OutgoingEmail.objects.get(kind=EmailKind.TERMS_CHANGED, reservation=booking)
+    assert notice.status == EmailStatus.SKIPPED
+    assert _terms_mails(mailoutbox) == []

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.translation import gettext as _
 
 from reservations import services
 
@@ -28,5 +29,6 @@ class Command(BaseCommand):
         result = services.reservations_purge_personal_data(retention_days=options["days"])
         if options["verbosity"] > 0:
             self.stdout.write(
-                f"個人情報を消去した予約: {result.reservations}件、同意の記録: {result.consents}件"
+                _("個人情報を消去した予約: %(reservations)d件、同意の記録: %(consents)d件")
+                % {"reservations": result.reservations, "consents": result.consents}
             )

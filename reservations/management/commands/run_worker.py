@@ -20,7 +20,7 @@ import time
 from argparse import ArgumentParser
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import OperationalError, close_old_connections, connection
+from django.db import DatabaseError, OperationalError, close_old_connections, connection
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, TaskContext
 from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
@@ -32,6 +32,9 @@ from django_tasks_db.utils import exclusive_transaction, is_locked_database_exce
 from reservations import tasks
 
 logger = logging.getLogger("reservations.worker")
+
+# How long to wait before trying again when the database is unreachable.
+DATABASE_RETRY_SECONDS = 5.0
 
 
 class Worker(db_worker.Worker):
@@ -74,21 +77,38 @@ class Worker(db_worker.Worker):
     def run(self) -> None:
         logger.info("worker %s started", self.worker_id)
         while self.running:
-            self.refresh_connections()
-            if time.monotonic() >= self.next_housekeeping:
-                self.housekeeping()
-                self.next_housekeeping = time.monotonic() + tasks.HOUSEKEEPING_SECONDS
-            row, readable = self.claim()
-            if row is not None:
-                self.run_task(row)
-            elif self.batch and readable:
+            try:
+                row, readable = self.round()
+            except DatabaseError as exc:
+                if self.batch:
+                    raise
+                # The database went away (restart, failover): keep the worker, try again.
+                # A task caught mid-way stays RUNNING and comes back after its lease.
+                logger.warning(
+                    "worker %s: database unavailable (%s)", self.worker_id, type(exc).__name__
+                )
+                close_old_connections()
+                time.sleep(max(self.interval, DATABASE_RETRY_SECONDS))
+                continue
+            if row is None and self.batch and readable:
                 logger.info("worker %s: no task due, stopping (batch)", self.worker_id)
                 return
             if self.max_tasks is not None and self._run_tasks >= self.max_tasks:
                 return
-            self.refresh_connections()
             if self.running and row is None:
                 time.sleep(self.interval)
+
+    def round(self) -> tuple[DBTaskResult | None, bool]:
+        """Housekeeping when due, then one task if one is due."""
+        self.refresh_connections()
+        if time.monotonic() >= self.next_housekeeping:
+            self.housekeeping()
+            self.next_housekeeping = time.monotonic() + tasks.HOUSEKEEPING_SECONDS
+        row, readable = self.claim()
+        if row is not None:
+            self.run_task(row)
+        self.refresh_connections()
+        return row, readable
 
     def run_task(self, db_task_result: DBTaskResult) -> None:
         row = db_task_result
