@@ -19,8 +19,8 @@ venv: $(BIN)/.installed
 
 demo: venv
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
-	DEBUG=1 $(BIN)/python manage.py seed_demo
-	DEBUG=1 $(BIN)/python manage.py run_demo --host $(HOST) --port $(PORT)
+	DEBUG=1 SITE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py seed_demo
+	DEBUG=1 SITE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py run_demo --host $(HOST) --port $(PORT)
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
