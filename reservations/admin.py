@@ -673,6 +673,11 @@ class ReservationAdmin(admin.ModelAdmin):
                 name="reservations_reservation_today",
             ),
             path(
+                "statistics/",
+                wrap(lambda request: admin_views.statistics_view(self, request)),
+                name="reservations_reservation_statistics",
+            ),
+            path(
                 "<path:object_id>/act/<str:name>/",
                 wrap(
                     lambda request, object_id, name: admin_views.object_action_view(

@@ -6,8 +6,11 @@ anything itself. The actions run through `reservations.services`.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
+from urllib.parse import urlencode
 
 from django import forms
 from django.utils import timezone
@@ -391,3 +394,124 @@ class RestrictionForm(forms.ModelForm):
         if ends_at is not None and ends_at <= timezone.now():
             raise forms.ValidationError(gettext("終了日時は今より後にしてください。"))
         return ends_at
+
+
+# --- Statistics (supervisors) -----------------------------------------------------------
+
+# One page stays readable and cheap to read: five years of months at most.
+STATISTICS_MAX_MONTHS = 60
+# Years outside these are typing mistakes (the terms date from 2023); the bound also keeps
+# the month arithmetic well inside what a date can hold.
+STATISTICS_YEARS = (2000, 2100)
+_MONTH = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?")
+
+
+def parse_month(raw: str) -> date | None:
+    """`2027-01`, `2027/1`, `２０２７年１月` → 2027-01-01; None if it is not a month."""
+    match = _MONTH.fullmatch(unicodedata.normalize("NFKC", raw or "").strip())
+    if match is None:
+        return None
+    year, month = int(match.group(1)), int(match.group(2))
+    if not 1 <= month <= 12 or year < 1:
+        return None
+    return date(year, month, 1)
+
+
+def month_value(month: date) -> str:
+    """The form and URL value of a month: 2027-01 (what <input type="month"> sends)."""
+    return f"{month:%Y-%m}"
+
+
+class MonthField(forms.CharField):
+    """A month, typed or picked; its cleaned value is the first day of the month."""
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("max_length", 20)
+        kwargs.setdefault(
+            "widget", forms.TextInput(attrs={"type": "month", "placeholder": "2027-01"})
+        )
+        super().__init__(**kwargs)
+
+    def clean(self, value: str) -> date:
+        value = super().clean(value)
+        month = parse_month(value)
+        if month is None:
+            raise forms.ValidationError(
+                gettext("年と月を「2027-01」の形で入力してください。"), code="invalid"
+            )
+        first_year, last_year = STATISTICS_YEARS
+        if not first_year <= month.year < last_year:
+            raise forms.ValidationError(
+                gettext("%(first)s年から%(last)s年までの月を入力してください。")
+                % {"first": first_year, "last": last_year - 1},
+                code="out_of_range",
+            )
+        return month
+
+
+class StatisticsForm(forms.Form):
+    """The office and the months to count; by default the last 12 months, this one included."""
+
+    office = forms.TypedChoiceField(
+        label=_("ハローワーク"), coerce=int, required=False, empty_value=None
+    )
+    date_from = MonthField(label=_("集計の始めの月"), help_text=_("例: 2027-01"))
+    date_to = MonthField(label=_("集計の終わりの月"), help_text=_("例: 2027-12"))
+
+    def __init__(self, data: object = None, *, today: date, **kwargs: object) -> None:
+        offices = list(Office.objects.order_by("id"))
+        if data is None:
+            last = today.replace(day=1)
+            first = last
+            for _step in range(11):
+                first = (first - timedelta(days=1)).replace(day=1)
+            data = {
+                "office": offices[0].pk if offices else "",
+                "date_from": month_value(first),
+                "date_to": month_value(last),
+            }
+        super().__init__(data, **kwargs)
+        # The offices are read once here; the chosen one is picked from them, not re-read.
+        self.offices = {office.pk: office for office in offices}
+        self.fields["office"].choices = [(office.pk, office.name) for office in offices]
+        if len(offices) <= 1:
+            # One office: nothing to choose, and no error can belong to a hidden field.
+            self.fields["office"].widget = forms.HiddenInput()
+
+    def clean_office(self) -> Office:
+        pk = self.cleaned_data.get("office")
+        if pk is None:
+            if not self.offices:
+                raise forms.ValidationError(gettext("ハローワークが登録されていません。"))
+            return next(iter(self.offices.values()))
+        return self.offices[pk]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        first, last = cleaned.get("date_from"), cleaned.get("date_to")
+        if first is not None and last is not None:
+            if first > last:
+                self.add_error(
+                    "date_to",
+                    gettext("終わりの月は、始めの月と同じか、それより後の月にしてください。"),
+                )
+            elif (last.year - first.year) * 12 + last.month - first.month >= (
+                STATISTICS_MAX_MONTHS
+            ):
+                self.add_error(
+                    "date_to",
+                    gettext("一度に集計できるのは%(count)sか月までです。")
+                    % {"count": STATISTICS_MAX_MONTHS},
+                )
+        return cleaned
+
+    def query_string(self, **extra: str) -> str:
+        """The chosen office and months as a query string (for the CSV link)."""
+        return urlencode(
+            {
+                "office": self.cleaned_data["office"].pk,
+                "date_from": month_value(self.cleaned_data["date_from"]),
+                "date_to": month_value(self.cleaned_data["date_to"]),
+                **extra,
+            }
+        )

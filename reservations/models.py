@@ -270,7 +270,11 @@ class Reservation(models.Model):
         verbose_name_plural = _("予約")
         ordering = ["slot__starts_at", "id"]
         # Personal data leaves the system only for supervisors (Art. 7(2), 8).
-        permissions = [("export_reservation", _("予約を書き出せる"))]
+        permissions = [
+            ("export_reservation", _("予約を書き出せる")),
+            # Counts only, for the office's supervisors (DESIGN rule 15, Art. 7(1)).
+            ("view_statistics", _("利用状況の統計を見られる")),
+        ]
         indexes = [models.Index(fields=["status"], name="reservation_status_idx")]
         constraints = [
             # Rule 8: the same slot cannot be held twice by one person.

@@ -1,20 +1,27 @@
-"""Read queries: an office's rules as data, availability, a person's bookings."""
+"""Read queries: an office's rules as data, availability, a person's bookings, statistics."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.conf import settings
+from django.db.models import Count, DateField, DurationField, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
 
 from reservations import rules
 from reservations.models import (
+    ActorKind,
     CapacityOverride,
     Closure,
+    EventKind,
     Office,
+    Platform,
     Reservation,
+    ReservationEvent,
     Restriction,
 )
+from reservations.rules import Status
 
 # A Monday slot's cut-off depends on closures in the days before it (rule 5): look back far
 # enough to cross the longest run of closed days (year-end plus a weekend and a holiday).
@@ -135,3 +142,149 @@ def reservation_by_token(token: str) -> Reservation | None:
         .filter(token=token, anonymized_at__isnull=True)
         .first()
     )
+
+
+# --- Statistics for supervisors: counts only, never who (DESIGN rule 15) ----------------
+
+
+@dataclass(frozen=True)
+class MonthStatistics:
+    """What happened to the bookings whose session falls in one month (or in a period)."""
+
+    month: date | None  # the first day of the month; None for the period's total
+    requested: int = 0
+    confirmed: int = 0  # ever confirmed, whatever happened next
+    attended: int = 0
+    no_show: int = 0
+    cancelled_by_seeker: int = 0
+    cancelled_by_staff: int = 0
+    expired: int = 0
+    rejected: int = 0
+    zoom: int = 0
+    teleoffice: int = 0
+    languages: tuple[tuple[str, int], ...] = ()  # (language code, bookings), as LANGUAGES
+    with_companion: int = 0  # an interpreter or an assistant attends (Art. 12(3))
+    lead_time: timedelta = timedelta(0)  # summed over the bookings with a request record
+    lead_time_count: int = 0
+
+    @property
+    def no_show_rate(self) -> float | None:
+        """No-shows among the sessions that were due to take place (Art. 6(4)); None if none."""
+        due = self.attended + self.no_show
+        return self.no_show / due if due else None
+
+    @property
+    def average_lead_days(self) -> float | None:
+        """Average days from the request to the session; None without bookings."""
+        if not self.lead_time_count:
+            return None
+        return self.lead_time.total_seconds() / self.lead_time_count / 86400
+
+    def __add__(self, other: MonthStatistics) -> MonthStatistics:
+        """The two added up, as for a period's total (rates are recomputed, not added)."""
+        languages = dict(self.languages)
+        for code, count in other.languages:
+            languages[code] = languages.get(code, 0) + count
+        sums = {
+            item.name: getattr(self, item.name) + getattr(other, item.name)
+            for item in fields(self)
+            if item.name not in ("month", "languages")
+        }
+        return MonthStatistics(month=None, languages=tuple(languages.items()), **sums)
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """Month by month from `first` to `last` (months without bookings included), and a total."""
+
+    months: list[MonthStatistics]
+    total: MonthStatistics
+
+
+def month_starts(first: date, last: date) -> list[date]:
+    """The first day of every month from `first`'s month to `last`'s month."""
+    months = []
+    current = first.replace(day=1)
+    while current <= last:
+        months.append(current)
+        current = (current + timedelta(days=32)).replace(day=1)
+    return months
+
+
+def reservation_statistics(office: Office, first: date, last: date) -> Statistics:
+    """Counts per month of the session (Asia/Tokyo) from `first`'s month to `last`'s month.
+
+    Two aggregate queries whatever the period: one over the bookings, one over their
+    request and cancellation records. Anonymised bookings count too: the purge keeps status,
+    slot, platform, language and companion (rule 15). Nothing personal is read.
+    """
+    months = month_starts(first, last)
+    start = datetime.combine(months[0], datetime.min.time(), tzinfo=rules.TOKYO)
+    after = (months[-1] + timedelta(days=32)).replace(day=1)
+    end = datetime.combine(after, datetime.min.time(), tzinfo=rules.TOKYO)
+    codes = [code for code, _label in settings.LANGUAGES]
+
+    def month_of(field: str) -> TruncMonth:
+        return TruncMonth(field, tzinfo=rules.TOKYO, output_field=DateField())
+
+    def count(**condition: object) -> Count:
+        return Count("id", filter=Q(**condition))
+
+    bookings = (
+        Reservation.objects.filter(
+            office=office, slot__starts_at__gte=start, slot__starts_at__lt=end
+        )
+        .annotate(month=month_of("slot__starts_at"))
+        .values("month")
+        .annotate(
+            requested=Count("id"),
+            confirmed=count(confirmed_at__isnull=False),
+            attended=count(status=Status.ATTENDED),
+            no_show=count(status=Status.NO_SHOW),
+            expired=count(status=Status.EXPIRED),
+            rejected=count(status=Status.REJECTED),
+            zoom=count(platform=Platform.ZOOM),
+            teleoffice=count(platform=Platform.TELEOFFICE),
+            with_companion=Count("id", filter=~Q(companion="")),
+            **{f"language_{code}": count(language=code) for code in codes},
+        )
+        .order_by("month")
+    )
+    # The request record says when the person asked (a booking's own created_at is the
+    # moment the row was written); a cancellation's record says who cancelled.
+    requested_record = Q(from_status="", to_status=Status.REQUESTED)
+    records = (
+        ReservationEvent.objects.filter(
+            kind=EventKind.STATUS,
+            reservation__office=office,
+            reservation__slot__starts_at__gte=start,
+            reservation__slot__starts_at__lt=end,
+        )
+        .filter(requested_record | Q(to_status=Status.CANCELLED))
+        .annotate(month=month_of("reservation__slot__starts_at"))
+        .values("month")
+        .annotate(
+            lead_time=Sum(
+                F("reservation__slot__starts_at") - F("at"),
+                filter=requested_record,
+                output_field=DurationField(),
+            ),
+            lead_time_count=Count("id", filter=requested_record),
+            cancelled_by_seeker=count(to_status=Status.CANCELLED, actor_kind=ActorKind.SEEKER),
+            cancelled_by_staff=count(to_status=Status.CANCELLED, actor_kind=ActorKind.STAFF),
+        )
+        .order_by("month")
+    )
+    by_month: dict[date, dict] = {month: {} for month in months}
+    for row in (*bookings, *records):
+        by_month.setdefault(row.pop("month"), {}).update(row)
+    result = []
+    for month in months:
+        row = by_month[month]
+        languages = tuple((code, row.pop(f"language_{code}", 0)) for code in codes)
+        row["lead_time"] = row.get("lead_time") or timedelta(0)
+        result.append(MonthStatistics(month=month, languages=languages, **row))
+    total = MonthStatistics(month=None, languages=tuple((code, 0) for code in codes))
+    for month_statistics in result:
+        total = total + month_statistics
+    return Statistics(months=result, total=total)

@@ -22,6 +22,9 @@ staff_groups_migration = importlib.import_module("reservations.migrations.0004_s
 supervisors_see_queue = importlib.import_module(
     "reservations.migrations.0006_supervisors_see_mail_and_meetings"
 )
+supervisors_see_statistics = importlib.import_module(
+    "reservations.migrations.0007_statistics_permission"
+)
 COUNSELOR = staff_groups_migration.COUNSELOR
 SUPERVISOR = staff_groups_migration.SUPERVISOR
 PASSWORD = "kaunsera-no-himitsu-2027"  # passes the password validators
@@ -38,6 +41,7 @@ def staff_groups(db) -> dict[str, Group]:
     if Group.objects.filter(name__in=[COUNSELOR, SUPERVISOR]).count() < 2:
         staff_groups_migration.create_groups(django_apps, None)
         supervisors_see_queue.grant(django_apps, None)
+        supervisors_see_statistics.grant(django_apps, None)
     return {group.name: group for group in Group.objects.filter(name__in=[COUNSELOR, SUPERVISOR])}
 
 
