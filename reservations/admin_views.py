@@ -521,11 +521,16 @@ class PendingRow:
     late: bool  # the deadline has passed: confirming needs a reason
 
 
+# The today page looks at most this far from today; further dates are typing mistakes.
+_DAY_RANGE = timedelta(days=366)
+
+
 def _parse_day(raw: str | None, today: date) -> date:
     try:
-        return date.fromisoformat(raw) if raw else today
+        day = date.fromisoformat(raw) if raw else today
     except ValueError:
         return today
+    return day if abs(day - today) <= _DAY_RANGE else today
 
 
 def _next_office_day(day: date, office_rules: rules.OfficeRules) -> date:

@@ -438,6 +438,18 @@ def person_key(*, seeker_number: str, email: str) -> str:
     return f"e:{email.strip().lower()}"
 
 
+def person_keys(*, seeker_number: str, email: str) -> tuple[str, ...]:
+    """Every identity a request is checked against for the limits (rule 8).
+
+    The email always counts: a booking made without a 求職番号 ("about to register") and one
+    made with it belong to the same person when they share the email.
+    """
+    keys = [f"e:{email.strip().lower()}"]
+    if seeker_number:
+        keys.append(f"n:{seeker_number}")
+    return tuple(keys)
+
+
 # --- References and tokens ------------------------------------------------------------
 
 # No 0/O, 1/I/L, 2/Z, 5/S, 8/B: easy to read aloud over the phone.
@@ -460,3 +472,20 @@ def normalize_reference(raw: str) -> str:
 def new_token() -> str:
     """An unguessable token for the seeker's private link (256 bits)."""
     return secrets.token_urlsafe(32)
+
+
+# --- Resending the private link ---------------------------------------------------------
+
+# A refused second request may send the private link again, at most this often per booking,
+# so that the form cannot be used to flood a person's inbox.
+BOOKING_LINK_RESEND_INTERVAL = timedelta(hours=1)
+
+
+def booking_link_resend_allowed(
+    *, email_on_file: str, email_typed: str, last_sent_at: datetime | None, now: datetime
+) -> bool:
+    """Whether a refused request may send the booking's private link to its own address."""
+    # The link only ever goes to the address on file: 求職番号 and email are not secrets.
+    if not email_on_file or email_on_file.strip().lower() != email_typed.strip().lower():
+        return False
+    return last_sent_at is None or now - last_sent_at >= BOOKING_LINK_RESEND_INTERVAL

@@ -123,14 +123,32 @@ def active_restriction(
     )
 
 
-def active_bookings_of(office: Office, person_key: str, now: datetime) -> QuerySet[Reservation]:
+def same_person(*, seeker_number: str, email: str) -> Q:
+    """Bookings of the same person (rule 8): the same 求職番号, else the same email.
+
+    Two bookings that both carry a 求職番号 are the same person only if the numbers match;
+    when either has none, the email decides. The relation is symmetric.
+    """
+    same_email = Q(email__iexact=email.strip())
+    if not seeker_number:
+        return same_email
+    return Q(seeker_number=seeker_number) | (Q(seeker_number="") & same_email)
+
+
+def active_bookings_of(
+    office: Office, *, seeker_number: str, email: str, now: datetime
+) -> QuerySet[Reservation]:
     """A person's requested or confirmed bookings that have not ended yet (rule 8)."""
-    return Reservation.objects.filter(
-        office=office,
-        person_key=person_key,
-        status__in=rules.ACTIVE_STATUSES,
-        slot__ends_at__gt=now,
-    ).select_related("slot")
+    return (
+        Reservation.objects.filter(
+            same_person(seeker_number=seeker_number, email=email),
+            office=office,
+            status__in=rules.ACTIVE_STATUSES,
+            slot__ends_at__gt=now,
+        )
+        .select_related("slot")
+        .order_by("slot__starts_at", "id")
+    )
 
 
 def reservation_by_token(token: str) -> Reservation | None:

@@ -1,7 +1,8 @@
 """One function per business action on bookings. Views, admin, commands and tasks call these.
 
-Each service runs in one transaction, locks what it is about to change (in a fixed order:
-person, then slot, then booking), re-checks the rules after the lock, writes, records an
+Each service runs in one transaction, locks what it is about to change (in one fixed order
+everywhere: person, then booking, then slot), re-checks the rules after the lock, writes,
+records an
 event, and enqueues the follow-up work (mail, Zoom) in the same transaction through
 `notifications.reservation_changed`, so the work is neither lost nor sent for a change
 that rolled back.
@@ -18,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from reservations import notifications, rules, selectors
@@ -120,9 +122,21 @@ def _lock_slot(office: Office, slot: rules.Slot) -> Slot:
     return Slot.objects.select_for_update(of=("self",)).get(pk=row.pk)
 
 
-def _lock_person(key: str) -> None:
-    lock, _created = SeekerLock.objects.get_or_create(key=key)
-    SeekerLock.objects.select_for_update().filter(pk=lock.pk).exists()
+def _person_lock_keys(*, seeker_number: str, email: str) -> list[str]:
+    # Keyed by an HMAC, so the lock table holds no 求職番号 or address (rule 15).
+    return sorted(
+        {
+            salted_hmac("reservations.SeekerLock", key, algorithm="sha256").hexdigest()
+            for key in rules.person_keys(seeker_number=seeker_number, email=email)
+        }
+    )
+
+
+def _lock_person(*, seeker_number: str, email: str) -> None:
+    """Lock every identity of a person (rule 8), always in the same order."""
+    for key in _person_lock_keys(seeker_number=seeker_number, email=email):
+        lock, _created = SeekerLock.objects.get_or_create(key=key)
+        SeekerLock.objects.select_for_update().filter(pk=lock.pk).exists()
 
 
 def _lock_reservation(reservation: Reservation) -> Reservation:
@@ -303,7 +317,7 @@ def reservation_request(
     key = rules.person_key(seeker_number=seeker_number, email=email)
 
     with transaction.atomic():
-        _lock_person(key)
+        _lock_person(seeker_number=seeker_number, email=email)
         slot_row = _lock_slot(office, slot)
         # Everything below is re-checked after the locks: no race can slip past it.
         if selectors.active_restriction(office, seeker_number=seeker_number, email=email, now=now):
@@ -314,7 +328,9 @@ def reservation_request(
                 )
                 % {"phone": office.phone}
             )
-        existing = list(selectors.active_bookings_of(office, key, now))
+        existing = list(
+            selectors.active_bookings_of(office, seeker_number=seeker_number, email=email, now=now)
+        )
         if any(r.slot_id == slot_row.pk for r in existing):
             raise LimitReached(_("この日時はすでに申し込まれています。"), existing=existing[0])
         if len(existing) >= office.max_active_bookings:
@@ -379,12 +395,15 @@ def _reclaim_place(reservation: Reservation, *, now: datetime) -> None:
     )
     if slot is None:
         raise ReservationError(_("この日時は相談の枠ではなくなりました。"), code="not_a_slot")
-    _lock_person(reservation.person_key)
     slot_row = _lock_slot(office, slot)
-    if slot_row.reservations.filter(
-        person_key=reservation.person_key, status__in=rules.ACTIVE_STATUSES
-    ).exists():
+    # The person may have booked again since the request expired (rule 8).
+    others = selectors.active_bookings_of(
+        office, seeker_number=reservation.seeker_number, email=reservation.email, now=now
+    ).exclude(pk=reservation.pk)
+    if others.filter(slot=slot_row).exists():
         raise LimitReached(_("この方は同じ日時にすでに予約があります。"))
+    if others.count() >= office.max_active_bookings:
+        raise LimitReached(_("この方にはほかに有効な予約があるため、この申込みは確定できません。"))
     if _held(slot_row) >= slot.capacity:
         raise SlotFull(_("この日時は、ほかの方の予約で埋まっています。"))
 
@@ -405,6 +424,12 @@ def reservation_confirm(
     """
     now = now or timezone.now()
     with transaction.atomic():
+        current = Reservation.objects.values("status", "seeker_number", "email").get(
+            pk=reservation.pk
+        )
+        if current["status"] == Status.EXPIRED:
+            # Taking the place back checks the person's limit: person before booking.
+            _lock_person(seeker_number=current["seeker_number"], email=current["email"])
         reservation = _lock_reservation(reservation)
         _check_transition(reservation, Status.CONFIRMED)
         if now >= reservation.slot.starts_at:
@@ -807,7 +832,7 @@ def reservation_book_next(
     )
     with transaction.atomic():
         # Lock order as everywhere: person, then booking, then slot.
-        _lock_person(source_reservation.person_key)
+        _lock_person(seeker_number=source_reservation.seeker_number, email=source_reservation.email)
         source = _lock_reservation(source_reservation)
         if source.anonymized_at is not None or source.status not in (
             Status.CONFIRMED,
@@ -943,6 +968,7 @@ def reservations_purge_personal_data(
             if reservation is None:
                 continue
             consents += consent_anonymize(reservation=reservation, now=now)
+            identity = {"seeker_number": reservation.seeker_number, "email": reservation.email}
             Reservation.objects.filter(pk=pk).update(
                 name="",
                 seeker_number="",
@@ -959,5 +985,41 @@ def reservations_purge_personal_data(
             )
             # Staff reasons may quote what the person said on the phone.
             ReservationEvent.objects.filter(reservation_id=pk).update(reason="")
+            still_known = Reservation.objects.filter(
+                selectors.same_person(**identity), anonymized_at__isnull=True
+            )
+            if not still_known.exists():
+                SeekerLock.objects.filter(key__in=_person_lock_keys(**identity)).delete()
             reservations += 1
     return PurgeResult(reservations=reservations, consents=consents)
+
+
+def reservation_link_resend(
+    *, reservation: Reservation, email: str, now: datetime | None = None
+) -> bool:
+    """Email an active booking's private link to its own address when `email` matches it."""
+    from reservations.models import EmailKind, OutgoingEmail
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Locked so that two refused requests at once cannot both send the link.
+        locked = (
+            Reservation.objects.select_for_update(of=("self",))
+            .select_related("slot")
+            .filter(pk=reservation.pk, anonymized_at__isnull=True)
+            .first()
+        )
+        if locked is None or not locked.is_active or now >= locked.slot.starts_at:
+            return False
+        last = (
+            OutgoingEmail.objects.filter(reservation=locked, kind=EmailKind.BOOKING_LINK)
+            .order_by("-created_at")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        if not rules.booking_link_resend_allowed(
+            email_on_file=locked.email, email_typed=email, last_sent_at=last, now=now
+        ):
+            return False
+        notifications.enqueue_email(reservation=locked, kind=EmailKind.BOOKING_LINK)
+    return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -151,3 +151,13 @@ def next_slot(office) -> Callable[[int], datetime]:
         return slots[n].slot.start
 
     return pick
+
+
+@pytest.fixture(autouse=True)
+def _japanese_between_tests() -> Iterator[None]:
+    """Every test starts in the source language: a request in English must not leak."""
+    from django.utils import translation
+
+    translation.activate("ja")
+    yield
+    translation.activate("ja")

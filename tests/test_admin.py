@@ -1236,3 +1236,18 @@ def test_the_next_booking_reuses_the_persons_details(day, book, terms, counselor
     )
     assert new.person_key == source.person_key
     assert new.events.get(kind=EventKind.STATUS, to_status=Status.REQUESTED).actor == counselor_user
+
+
+@pytest.mark.parametrize("raw", ["9999-12-31", "0001-01-01", "2026-02-30"])
+def test_today_ignores_dates_out_of_range(client, counselor_user, raw):
+    response = login(client, counselor_user).get(url("today"), {"date": raw})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("object_id", ["abc", "99999999999999999999", "-1", "1.5"])
+@pytest.mark.parametrize("page", ["move", "book-next", "start", "act/confirm"])
+def test_malformed_booking_ids_are_not_found_not_errors(client, counselor_user, object_id, page):
+    response = login(client, counselor_user).get(
+        f"/admin/reservations/reservation/{object_id}/{page}/"
+    )
+    assert response.status_code in (302, 404)

@@ -253,4 +253,5 @@ def test_request_locks_person_then_slot(request_for) -> None:
         for statement in booking
         if " FOR UPDATE" in statement
     ]
-    assert locked == ["reservations_seekerlock", "reservations_slot"]
+    # One lock per identity of the person (email and 求職番号, rule 8), then the slot.
+    assert locked == ["reservations_seekerlock", "reservations_seekerlock", "reservations_slot"]

@@ -69,3 +69,11 @@ def test_purge_command_prints_counts(finished, capsys, time_machine) -> None:
 def test_purge_refuses_a_zero_retention_period() -> None:
     with pytest.raises(ValueError):
         services.reservations_purge_personal_data(retention_days=0)
+
+
+def test_purge_forgets_the_persons_lock_rows(finished) -> None:
+    from reservations.models import SeekerLock
+
+    assert SeekerLock.objects.count() == 2  # the email and the 求職番号
+    services.reservations_purge_personal_data(retention_days=30, now=SESSION + timedelta(days=31))
+    assert SeekerLock.objects.count() == 0

@@ -827,3 +827,44 @@ def test_expired_request_cannot_be_confirmed_after_the_start(request_as, counsel
         services.reservation_confirm(
             reservation=r, actor=counselor, reason="遅れて連絡", now=THU + timedelta(minutes=1)
         )
+
+
+# --- Rule 8: one person, whether or not the 求職番号 is given -----------------------------------
+
+
+def test_the_same_email_without_a_number_is_the_same_person(request_as) -> None:
+    request_as(THU, seeker_number="10040-1234567", email="taro@example.jp")
+    with refused("limit_reached"):
+        request_as(FRI, seeker_number="", about_to_register=True, email="TARO@example.jp")
+
+
+def test_a_number_finds_the_earlier_booking_made_without_one(request_as) -> None:
+    request_as(THU, seeker_number="", about_to_register=True, email="taro@example.jp")
+    with refused("limit_reached"):
+        request_as(FRI, seeker_number="10040-1234567", email="taro@example.jp")
+
+
+def test_two_numbers_sharing_an_email_are_two_people(request_as) -> None:
+    # A parent booking for two grown children from one family address.
+    request_as(THU, seeker_number="10040-1111111", email="family@example.jp")
+    second = request_as(FRI, seeker_number="10040-2222222", email="family@example.jp")
+    assert second.status == Status.REQUESTED
+
+
+def test_expired_request_is_not_confirmed_over_the_persons_new_booking(
+    request_as, counselor
+) -> None:
+    r = request_as(THU)
+    services.reservations_sweep(now=DEADLINE)
+    request_as(FRI, now=DEADLINE)  # the same person booked again after the expiry
+    with refused("limit_reached"):
+        services.reservation_confirm(
+            reservation=r, actor=counselor, reason="本人から電話", now=THU - timedelta(hours=1)
+        )
+
+
+def test_person_locks_hold_no_personal_data(request_as) -> None:
+    request_as(THU, seeker_number="10040-1234567", email="taro@example.jp")
+    keys = list(SeekerLock.objects.values_list("key", flat=True))
+    assert len(keys) == 2
+    assert not any("10040" in key or "taro" in key for key in keys)
