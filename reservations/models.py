@@ -438,6 +438,7 @@ class EmailKind(models.TextChoices):
     REJECTED = "rejected", _("お断り")
     NO_SHOW = "no_show", _("連絡なし不参加")
     TERMS_CHANGED = "terms_changed", _("利用規約の改定")
+    BOOKING_LINK = "booking_link", _("予約の確認用リンク")
 
 
 class EmailStatus(models.TextChoices):

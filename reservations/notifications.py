@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -36,6 +37,7 @@ from reservations.models import (
 from reservations.rules import Status
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
     from django.core.mail import EmailMessage
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,20 @@ class EmailDeliveryError(Exception):
 
 class EmailBusy(EmailDeliveryError):
     """Another worker may be sending this very email right now."""
+
+
+class EmailRejected(EmailDeliveryError):
+    """The mail server refused the message for good (SMTP 5xx): retrying cannot help."""
+
+    permanent = True
+
+
+class EmailResendRefused(Exception):
+    """Staff asked to resend an email that is sent, on its way or no longer wanted."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def booking_url(reservation: Reservation) -> str:
@@ -215,6 +231,9 @@ def _still_wanted(email: OutgoingEmail, reservation: Reservation, now: datetime)
     if email.kind == EmailKind.TERMS_CHANGED:
         # Art. 13 notice concerns the coming session only.
         return reservation.is_active and now < reservation.slot.starts_at
+    if email.kind == EmailKind.BOOKING_LINK:
+        # The link is for seeing or cancelling a coming session; after that it helps no one.
+        return reservation.is_active and now < reservation.slot.starts_at
     return True
 
 
@@ -228,9 +247,21 @@ def _safe_error(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def email_send(
-    *, email_id: int, attempt: int = 1, max_attempts: int = 1, now: datetime | None = None
-) -> str:
+def refused_for_good(exc: BaseException) -> bool:
+    """Whether the mail server refused this message permanently (a 5xx for it, RFC 5321).
+
+    Anything else (no connection, a timeout, a 4xx, a login or server fault) is an outage
+    and only delays the email.
+    """
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _msg in exc.recipients.values()]
+        return bool(codes) and all(500 <= code < 600 for code in codes)
+    if isinstance(exc, smtplib.SMTPDataError):
+        return 500 <= exc.smtp_code < 600
+    return False
+
+
+def email_send(*, email_id: int, attempt: int = 1, now: datetime | None = None) -> str:
     """Send one queued email, once: a sent or obsolete email is never sent again."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -265,9 +296,11 @@ def email_send(
         message.send(using="default")
     except Exception as exc:
         error = _safe_error(exc)
-        final = attempt >= max_attempts
+        permanent = refused_for_good(exc)
+        # DESIGN: an outage delays an email, never loses it; only a refusal for good stops,
+        # left failed for staff to see and resend (`email_resend`).
         OutgoingEmail.objects.filter(pk=email.pk).update(
-            status=EmailStatus.FAILED if final else EmailStatus.RETRYING, last_error=error
+            status=EmailStatus.FAILED if permanent else EmailStatus.RETRYING, last_error=error
         )
         logger.warning(
             "email %s (%s) of booking %s not sent, attempt %d: %s",
@@ -277,6 +310,8 @@ def email_send(
             attempt,
             error,
         )
+        if permanent:
+            raise EmailRejected(error) from None
         if isinstance(exc, (OSError, smtplib.SMTPException)):
             raise EmailDeliveryError(error) from None
         raise
@@ -290,6 +325,71 @@ def email_send(
         "email %s (%s) of booking %s sent", email.pk, email.kind, email.reservation.reference
     )
     return EmailStatus.SENT
+
+
+def email_resend(
+    *, email: OutgoingEmail, actor: AbstractBaseUser | None, now: datetime | None = None
+) -> OutgoingEmail:
+    """Staff send a failed email again: queued once more, never one already sent."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        email = (
+            OutgoingEmail.objects.select_for_update(of=("self",))
+            .select_related("reservation__slot")
+            .get(pk=email.pk)
+        )
+        if email.status not in (EmailStatus.FAILED, EmailStatus.RETRYING):
+            raise EmailResendRefused(
+                _("再送できるのは、送信に失敗したメールと再送待ちのメールだけです。")
+            )
+        if not _still_wanted(email, email.reservation, now):
+            raise EmailResendRefused(
+                _("予約の状況が変わったため、このメールはもう送る必要がありません。")
+            )
+        email.status = EmailStatus.RETRYING
+        email.save(update_fields=["status"])
+        # Who asked, in the booking's history (append-only, like every other change).
+        ReservationEvent.objects.create(
+            reservation=email.reservation,
+            kind=EventKind.NOTE,
+            from_status=email.reservation.status,
+            to_status=email.reservation.status,
+            at=now,
+            actor=actor if actor is not None and actor.is_authenticated else None,
+            actor_kind=ActorKind.STAFF,
+            reason=_("メールの再送を依頼しました。"),
+            details={"action": "email_resend", "email": email.pk, "kind": email.kind},
+        )
+        tasks.enqueue(tasks.send_email, email_id=email.pk)
+    logger.info(
+        "email %s (%s) of booking %s queued again by staff",
+        email.pk,
+        email.kind,
+        email.reservation.reference,
+    )
+    return email
+
+
+def emails_requeue(*, now: datetime | None = None) -> int:
+    """Queue again every unsent email whose task is gone (lost, or given up); idempotent.
+
+    The retries of one task chain are not the only guarantee: whatever happened to the
+    queue, an email that is not sent, skipped or refused for good gets a task here.
+    """
+    now = now or timezone.now()
+    # A lease's grace for new and in-flight emails: their own task or worker has them.
+    grace = now - timedelta(seconds=settings.TASK_LEASE_SECONDS)
+    unsent = OutgoingEmail.objects.filter(
+        Q(status=EmailStatus.RETRYING)
+        | Q(status=EmailStatus.QUEUED, created_at__lt=grace)
+        | Q(status=EmailStatus.SENDING, last_attempt_at__lt=grace)
+    ).values_list("pk", flat=True)
+    due = set(unsent) - tasks.queued_email_ids()
+    for email_id in sorted(due):
+        tasks.enqueue(tasks.send_email, email_id=email_id)
+    if due:
+        logger.warning("%d unsent emails had no task; queued again", len(due))
+    return len(due)
 
 
 # --- The day-before reminder -------------------------------------------------------------

@@ -331,8 +331,9 @@ def reservation_request(
         existing = list(
             selectors.active_bookings_of(office, seeker_number=seeker_number, email=email, now=now)
         )
-        if any(r.slot_id == slot_row.pk for r in existing):
-            raise LimitReached(_("この日時はすでに申し込まれています。"), existing=existing[0])
+        in_this_slot = next((r for r in existing if r.slot_id == slot_row.pk), None)
+        if in_this_slot is not None:
+            raise LimitReached(_("この日時はすでに申し込まれています。"), existing=in_this_slot)
         if len(existing) >= office.max_active_bookings:
             raise LimitReached(
                 _(

@@ -5,7 +5,10 @@ inside a service's transaction exists exactly when the change committed (an outb
 django-tasks-db has no retries and no lease; the worker (`manage.py run_worker`) adds both:
 
 - a failed attempt is run again after TASK_RETRY_BASE_SECONDS·2^(n-1) seconds (at most
-  TASK_RETRY_MAX_SECONDS, or what the error asks for), up to TASK_MAX_ATTEMPTS;
+  TASK_RETRY_MAX_SECONDS, or what the error asks for), up to TASK_MAX_ATTEMPTS; an email
+  is retried past that, every TASK_RETRY_MAX_SECONDS, until it is sent, no longer wanted
+  or refused for good (an outage delays it, never loses it), and the `emails` periodic
+  job queues again any unsent email whose task is gone;
 - a task still RUNNING TASK_LEASE_SECONDS after it started lost its worker (killed, machine
   gone) and is run again.
 
@@ -56,11 +59,6 @@ def enqueue(task_: Task, **kwargs: object) -> None:
         transaction.on_commit(partial(task_.enqueue, **kwargs), robust=True)
 
 
-def max_attempts(task_: Task) -> int:
-    """Attempts the queue will make; the immediate backend makes only one."""
-    return settings.TASK_MAX_ATTEMPTS if is_outbox(task_) else 1
-
-
 # --- The tasks -------------------------------------------------------------------------
 
 
@@ -69,11 +67,7 @@ def send_email(context: TaskContext, email_id: int) -> str:
     """Send one queued email to a seeker (at most once, retried until it goes)."""
     from reservations import notifications
 
-    return notifications.email_send(
-        email_id=email_id,
-        attempt=context.attempt,
-        max_attempts=max_attempts(send_email),
-    )
+    return notifications.email_send(email_id=email_id, attempt=context.attempt)
 
 
 @task()
@@ -152,6 +146,23 @@ def meetings_resync(*, now: datetime) -> dict:
     return {"meetings": len(due)}
 
 
+def queued_email_ids() -> set[int]:
+    """Emails whose send task is waiting or running in the queue (none with `immediate`)."""
+    if not is_outbox(send_email):
+        return set()
+    rows = DBTaskResult.objects.filter(
+        task_path=send_email.module_path,
+        status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING],
+    ).values_list("args_kwargs", flat=True)
+    return {row["kwargs"].get("email_id") for row in rows}
+
+
+def _emails(*, now: datetime) -> dict:
+    from reservations import notifications
+
+    return {"emails": notifications.emails_requeue(now=now)}
+
+
 @dataclass(frozen=True)
 class PeriodicJobSpec:
     interval: timedelta
@@ -169,6 +180,8 @@ PERIODIC_JOBS: dict[str, PeriodicJobSpec] = {
     "sweep": PeriodicJobSpec(timedelta(minutes=1), _sweep),
     "reminders": PeriodicJobSpec(timedelta(minutes=5), _reminders),
     "meetings": PeriodicJobSpec(timedelta(minutes=10), meetings_resync),
+    # DESIGN: an outage delays emails but never loses them, whatever became of their task.
+    "emails": PeriodicJobSpec(timedelta(minutes=10), _emails),
     # Art. 13: people who booked after a new version was announced are told too.
     "terms_notices": PeriodicJobSpec(timedelta(hours=1), _terms_notices),
 }
@@ -230,6 +243,17 @@ def safe_error(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _retried_until_done(row: DBTaskResult) -> bool:
+    """Tasks not given up after TASK_MAX_ATTEMPTS: an email stops only when sent or moot."""
+    return row.task_path == send_email.module_path
+
+
+def _gives_up(row: DBTaskResult, attempt: int, exc: BaseException | None = None) -> bool:
+    if getattr(exc, "permanent", False):
+        return True  # e.g. SMTP 5xx: the same message would be refused again
+    return attempt >= settings.TASK_MAX_ATTEMPTS and not _retried_until_done(row)
+
+
 def _error_fields(exc: BaseException) -> dict:
     frames = "".join(traceback.format_tb(exc.__traceback__))
     return {
@@ -242,18 +266,23 @@ def _error_fields(exc: BaseException) -> dict:
 def task_attempt_failed(
     row: DBTaskResult, exc: BaseException, *, claimed_at: datetime, now: datetime | None = None
 ) -> str:
-    """Reschedule a failed attempt with backoff, or give up after TASK_MAX_ATTEMPTS."""
+    """Reschedule a failed attempt with backoff, or give up (after TASK_MAX_ATTEMPTS)."""
     now = now or timezone.now()
     attempt = len(row.worker_ids)
     fields = _error_fields(exc)
-    if attempt >= settings.TASK_MAX_ATTEMPTS:
+    if _gives_up(row, attempt, exc):
         outcome = "failed"
         fields.update(status=TaskResultStatus.FAILED, finished_at=now, return_value=None)
         delay = None
     else:
         outcome = "retry"
         asked = getattr(exc, "retry_after", None)
-        delay = float(asked) if asked is not None else retry_delay(attempt)
+        if asked is not None:
+            delay = float(asked)
+        elif attempt >= settings.TASK_MAX_ATTEMPTS:
+            delay = settings.TASK_RETRY_MAX_SECONDS  # past the attempts: at the capped interval
+        else:
+            delay = retry_delay(attempt)
         fields.update(status=TaskResultStatus.READY, run_after=now + timedelta(seconds=delay))
     # Only the worker that holds the lease may record the outcome.
     updated = DBTaskResult.objects.filter(
@@ -302,7 +331,8 @@ def tasks_reclaim_abandoned(*, now: datetime) -> int:
             "exception_class_path": "reservations.tasks.WorkerLost",
             "traceback": "WorkerLost: the worker stopped during the task\n",
         }
-        if attempt >= settings.TASK_MAX_ATTEMPTS:
+        gives_up = _gives_up(row, attempt)
+        if gives_up:
             fields.update(status=TaskResultStatus.FAILED, finished_at=now)
         else:
             fields.update(status=TaskResultStatus.READY, run_after=now)
@@ -316,6 +346,6 @@ def tasks_reclaim_abandoned(*, now: datetime) -> int:
                 row.task_path.rsplit(".", 1)[-1],
                 row.worker_ids[-1] if row.worker_ids else "?",
                 attempt,
-                "giving up" if attempt >= settings.TASK_MAX_ATTEMPTS else "queued again",
+                "giving up" if gives_up else "queued again",
             )
     return reclaimed

@@ -421,18 +421,16 @@ def _refusal(
         )
     if isinstance(error, services.LimitReached):
         existing: Reservation | None = error.context.get("existing")  # type: ignore[assignment]
-        same_email = (
-            existing is not None
-            and existing.email.strip().lower() == form.cleaned_data["email"].lower()
-        )
+        if existing is not None:
+            services.reservation_link_resend(
+                reservation=existing, email=form.cleaned_data["email"], now=now
+            )
+        # 求職番号 and email are not secrets: the page is the same whether or not the email
+        # matched, and shows nothing of the existing booking; only its own address gets the link.
         return render(
             request,
             "reservations/refused.html",
-            {
-                "kind": "limit",
-                "message": error.message,
-                "existing": existing if same_email else None,
-            },
+            {"kind": "limit", "message": error.message},
         )
     if isinstance(error, services.Restricted):
         return render(request, "reservations/refused.html", {"kind": "restricted"})

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 # Zoom's own guidance: reject requests whose timestamp is more than five minutes off.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+# Seconds since 1970: ten digits until the year 2286; twelve leave room and stay in range.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 def _sign(secret: str, message: str) -> str:
@@ -40,9 +43,14 @@ def signature_valid(
     *, secret: str, timestamp: str, body: bytes, signature: str, now: datetime
 ) -> bool:
     """Whether the request is Zoom's and recent (rejects replays of old deliveries)."""
-    if not (secret and timestamp.isdigit() and signature.startswith("v0=")):
+    # ASCII digits only ("²".isdigit() is true) and short enough to be a date: anything
+    # else an unauthenticated caller sends is a refusal, never an error.
+    if not (secret and _TIMESTAMP.fullmatch(timestamp) and signature.startswith("v0=")):
         return False
-    sent_at = datetime.fromtimestamp(int(timestamp), tz=UTC)
+    try:
+        sent_at = datetime.fromtimestamp(int(timestamp), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return False
     if abs(now - sent_at) > MAX_CLOCK_SKEW:
         return False
     try:

@@ -69,7 +69,12 @@ class _Handler(socketserver.StreamRequestHandler):
                 rcpt_to = []
                 self._reply("250 OK")
             elif verb == "RCPT":
-                rcpt_to.append(line.split(":", 1)[1].strip().split(" ")[0].strip("<>"))
+                address = line.split(":", 1)[1].strip().split(" ")[0].strip("<>")
+                refusal = self.server.refusals.get(address)
+                if refusal:
+                    self._reply(refusal)
+                    continue
+                rcpt_to.append(address)
                 self._reply("250 OK")
             elif verb == "DATA":
                 self._reply("354 End data with <CR><LF>.<CR><LF>")
@@ -103,6 +108,7 @@ class _Server(socketserver.ThreadingTCPServer):
         self.lock = owner.lock
         self.stalls = owner.stalls
         self.release = owner.release
+        self.refusals = owner.refusals
         self.connections = 0
         super().__init__(("127.0.0.1", owner.port), _Handler)
 
@@ -116,6 +122,8 @@ class SMTPServer:
         self.lock = threading.Lock()
         self.stalls: list[float] = []
         self.release = threading.Event()
+        # Recipient → the reply its RCPT gets, e.g. "550 5.1.1 No such user".
+        self.refusals: dict[str, str] = {}
         self._server: _Server | None = None
 
     @classmethod
@@ -130,6 +138,14 @@ class SMTPServer:
         """The next connection is accepted and then gets no greeting for `seconds`."""
         with self.lock:
             self.stalls.append(seconds)
+
+    def refuse(self, address: str, reply: str = "550 5.1.1 No such user") -> None:
+        """Answer `RCPT TO:<address>` with `reply` (a 5xx for good, a 4xx for now)."""
+        self.refusals[address] = reply
+
+    def accept(self, address: str) -> None:
+        """Take mail for `address` again."""
+        self.refusals.pop(address, None)
 
     @property
     def connections(self) -> int:

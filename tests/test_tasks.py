@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -31,12 +32,23 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from reservations import notifications, services, tasks
-from reservations.models import EmailKind, EmailStatus, OutgoingEmail, PeriodicJob, Reservation
+from reservations.models import (
+    EmailKind,
+    EmailStatus,
+    EventKind,
+    OutgoingEmail,
+    PeriodicJob,
+    Reservation,
+    ReservationEvent,
+)
 from reservations.rules import TOKYO
 from tests import fake_zoom as fz
+from tests.admin_support import counselor_user, staff_groups, supervisor_user
 from tests.conftest import IS_POSTGRES, tokyo
 from tests.fake_smtp import SMTPServer
 from tests.fake_zoom import FakeZoom
+
+__all__ = ["counselor_user", "staff_groups", "supervisor_user"]  # fixtures in use
 
 BASE_DIR = Path(django_settings.BASE_DIR)
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -149,25 +161,200 @@ def test_smtp_refusing_then_recovering_delivers_everything_exactly_once(
     assert {r.rcpt_to[0] for r in smtp.received} >= {b.email for b in bookings}
 
 
+@pytest.mark.parametrize("outage", ["connection refused", "451 for the recipient"])
 @pytest.mark.django_db
-def test_after_the_last_attempt_the_email_is_marked_failed_without_personal_data(
-    settings, database_tasks, make_reservation, next_slot
+def test_an_smtp_outage_longer_than_all_attempts_only_delays_the_email(
+    outage, settings, database_tasks, make_reservation, next_slot
 ):
     settings.TASK_MAX_ATTEMPTS = 2
-    use_smtp(settings, SMTPServer.reserve())
+    settings.TASK_RETRY_MAX_SECONDS = 60
     reservation = make_reservation(next_slot(), email="private.person@example.jp")
-    database_tasks()
-    database_tasks()
+    smtp = SMTPServer.reserve()
+    if outage == "connection refused":
+        expected_error, recover = "ConnectionRefusedError", smtp.start
+    else:
+        smtp.start().refuse(reservation.email, "451 4.3.0 Try again later")
+        expected_error = "SMTPRecipientsRefused 451"
 
-    email = OutgoingEmail.objects.get()
-    assert email.status == EmailStatus.FAILED
-    assert email.attempts == 2
-    row = DBTaskResult.objects.get()
-    assert row.status == TaskResultStatus.FAILED
-    assert row.exception_class_path == "reservations.notifications.EmailDeliveryError"
-    for text in (email.last_error, row.traceback):
-        assert reservation.email not in text
-        assert reservation.name not in text
+        def recover() -> None:
+            smtp.accept(reservation.email)
+
+    use_smtp(settings, smtp)
+    try:
+        began = timezone.now()
+        database_tasks()  # attempts 1 and 2 (no backoff in tests), then the capped interval
+        email = OutgoingEmail.objects.get()
+        row = DBTaskResult.objects.get()
+        assert (email.status, email.attempts, email.last_error) == (
+            EmailStatus.RETRYING,
+            2,
+            expected_error,
+        )
+        assert row.status == TaskResultStatus.READY
+        assert timedelta(seconds=59) < row.run_after - began < timedelta(seconds=70)
+        for text in (email.last_error, row.traceback):
+            assert reservation.email not in text
+            assert reservation.name not in text
+
+        # Hours of outage: one attempt per interval, past TASK_MAX_ATTEMPTS, none given up.
+        for hop in (1, 2, 3):
+            with time_machine.travel(began + timedelta(seconds=61 * hop), tick=True):
+                database_tasks()
+        email.refresh_from_db()
+        row.refresh_from_db()
+        assert (email.status, email.attempts) == (EmailStatus.RETRYING, 5)
+        assert row.status == TaskResultStatus.READY
+        assert smtp.messages == []
+
+        recover()
+        with time_machine.travel(began + timedelta(seconds=61 * 4), tick=True):
+            database_tasks()
+        with time_machine.travel(began + timedelta(days=1), tick=True):
+            database_tasks()
+            assert notifications.emails_requeue() == 0
+            database_tasks()
+    finally:
+        smtp.stop()
+
+    assert [m["Message-ID"] for m in smtp.messages] == [email.message_id]  # exactly once
+    email.refresh_from_db()
+    row.refresh_from_db()
+    assert (email.status, email.attempts, email.last_error) == (EmailStatus.SENT, 6, "")
+    assert row.status == TaskResultStatus.SUCCESSFUL
+    assert len(row.worker_ids) == 6
+
+
+@pytest.mark.django_db
+def test_a_refusal_for_good_is_not_retried_and_a_supervisor_can_resend_it(
+    settings, client, database_tasks, make_reservation, next_slot, supervisor_user, counselor_user
+):
+    smtp = SMTPServer.reserve().start()
+    use_smtp(settings, smtp)
+    reservation = make_reservation(next_slot(), email="full.mailbox@example.jp")
+    smtp.refuse(reservation.email, "550 5.2.2 Mailbox full")
+    changelist = "/admin/reservations/outgoingemail/"
+    try:
+        database_tasks()
+        email = OutgoingEmail.objects.get()
+        row = DBTaskResult.objects.get()
+        assert (email.status, email.attempts, email.last_error) == (
+            EmailStatus.FAILED,
+            1,
+            "SMTPRecipientsRefused 550",
+        )
+        assert row.status == TaskResultStatus.FAILED  # no second attempt
+        assert row.exception_class_path == "reservations.notifications.EmailRejected"
+        for text in (email.last_error, row.traceback):
+            assert reservation.email not in text
+
+        # Neither the queue nor the periodic job tries it again, however long.
+        with time_machine.travel(timezone.now() + timedelta(days=1), tick=True):
+            assert notifications.emails_requeue() == 0
+            database_tasks()
+        email.refresh_from_db()
+        assert (email.status, email.attempts) == (EmailStatus.FAILED, 1)
+
+        # Counselors do not see the email pages, so they cannot resend either.
+        form = {"action": "resend_selected", "_selected_action": [email.pk]}
+        client.force_login(counselor_user)
+        assert client.post(changelist, form).status_code == 403
+        assert DBTaskResult.objects.count() == 1
+
+        # The seeker emptied the mailbox; the supervisor resends it.
+        smtp.accept(reservation.email)
+        client.force_login(supervisor_user)
+        listed = client.get(changelist)
+        assert "再送する" in listed.content.decode()
+        response = client.post(changelist, form, follow=True)
+        assert [str(m) for m in response.context["messages"]] == ["1件のメールを再送します。"]
+        database_tasks()
+        # Once sent, a second resend is refused and sends nothing.
+        response = client.post(changelist, form, follow=True)
+        [refusal] = [str(m) for m in response.context["messages"]]
+        assert reservation.reference in refusal
+        assert "再送できるのは" in refusal
+        database_tasks()
+    finally:
+        smtp.stop()
+
+    assert [m["Message-ID"] for m in smtp.messages] == [email.message_id]
+    email.refresh_from_db()
+    assert (email.status, email.attempts, email.last_error) == (EmailStatus.SENT, 2, "")
+    [note] = ReservationEvent.objects.filter(reservation=reservation, kind=EventKind.NOTE)
+    assert note.actor == supervisor_user
+    assert note.details == {"action": "email_resend", "email": email.pk, "kind": email.kind}
+
+
+@pytest.mark.parametrize(
+    "exc, for_good",
+    [
+        (smtplib.SMTPRecipientsRefused({"a@example.jp": (550, b"no")}), True),
+        (smtplib.SMTPRecipientsRefused({"a@example.jp": (452, b"full")}), False),
+        (smtplib.SMTPRecipientsRefused({"a@ex.jp": (550, b""), "b@ex.jp": (451, b"")}), False),
+        (smtplib.SMTPDataError(554, b"rejected"), True),
+        (smtplib.SMTPDataError(451, b"later"), False),
+        (smtplib.SMTPAuthenticationError(535, b"bad login"), False),  # our setup, fixable
+        (smtplib.SMTPSenderRefused(550, b"sender", "office@example.jp"), False),
+        (smtplib.SMTPServerDisconnected("gone"), False),
+        (ConnectionRefusedError(), False),
+        (TimeoutError(), False),
+    ],
+)
+def test_only_a_5xx_for_the_message_is_a_refusal_for_good(exc, for_good):
+    assert notifications.refused_for_good(exc) is for_good
+
+
+@pytest.mark.django_db
+def test_the_emails_job_queues_again_only_unsent_emails_without_a_task(
+    settings, database_tasks, make_reservation, next_slot, django_assert_num_queries
+):
+    settings.TASK_LEASE_SECONDS = 300
+    reservation = make_reservation(next_slot())  # its "request received" waits in the queue
+    for _ in range(6):
+        notifications.enqueue_email(reservation=reservation, kind=EmailKind.EXPIRED)
+    waiting, lost, given_up, stuck, in_flight, refused, sent = OutgoingEmail.objects.order_by("id")
+    task_of = {row.args_kwargs["kwargs"]["email_id"]: row for row in DBTaskResult.objects.all()}
+    now = timezone.now()
+
+    def leave(email: OutgoingEmail, status: str, task: str | None, **fields: object) -> None:
+        OutgoingEmail.objects.filter(pk=email.pk).update(status=status, **fields)
+        row = task_of[email.pk]
+        if task is None:
+            row.delete()  # a task row lost (restored backup, manual clean-up)
+        else:
+            DBTaskResult.objects.filter(pk=row.pk).update(status=task)
+
+    leave(lost, EmailStatus.RETRYING, None)
+    leave(given_up, EmailStatus.RETRYING, TaskResultStatus.FAILED)  # before this job existed
+    leave(stuck, EmailStatus.SENDING, None, last_attempt_at=now - timedelta(hours=1))
+    leave(in_flight, EmailStatus.SENDING, None, last_attempt_at=now)  # a worker is on it
+    leave(
+        refused, EmailStatus.FAILED, TaskResultStatus.FAILED, last_error="SMTPRecipientsRefused 550"
+    )
+    leave(sent, EmailStatus.SENT, TaskResultStatus.SUCCESSFUL)
+
+    # Two reads whatever the number of emails, then one insert per task queued.
+    with django_assert_num_queries(2 + 3):
+        assert notifications.emails_requeue(now=now) == 3
+    with django_assert_num_queries(2):
+        assert notifications.emails_requeue(now=now) == 0  # idempotent: they are queued now
+    database_tasks()
+    delivered = {m.extra_headers["Message-ID"] for m in mail.outbox}
+    assert delivered == {e.message_id for e in (waiting, lost, given_up, stuck)}
+    assert notifications.emails_requeue(now=now) == 0
+
+    # The attempt in flight never finished: past its lease it is queued, and sent, once.
+    later = now + timedelta(seconds=301)
+    assert notifications.emails_requeue(now=later) == 1
+    with time_machine.travel(later, tick=True):
+        database_tasks()
+    assert notifications.emails_requeue(now=later) == 0
+    statuses = dict(OutgoingEmail.objects.values_list("pk", "status"))
+    assert statuses == {
+        **{e.pk: EmailStatus.SENT for e in (waiting, lost, given_up, stuck, in_flight, sent)},
+        refused.pk: EmailStatus.FAILED,
+    }
+    assert len(mail.outbox) == 5
 
 
 @pytest.mark.django_db
@@ -224,11 +411,12 @@ def test_periodic_jobs_are_queued_once_per_interval(database_tasks):
         "sweep",
         "reminders",
         "meetings",
+        "emails",
         "terms_notices",
     ]
     assert tasks.periodic_jobs_enqueue_due(now=now + timedelta(seconds=30)) == []
     assert tasks.periodic_jobs_enqueue_due(now=now + timedelta(seconds=61)) == ["sweep"]
-    assert DBTaskResult.objects.count() == 5
+    assert DBTaskResult.objects.count() == 6
     database_tasks()
     assert set(DBTaskResult.objects.values_list("status", flat=True)) == {
         TaskResultStatus.SUCCESSFUL
@@ -281,15 +469,19 @@ def test_the_reminder_is_not_sent_for_a_confirmation_made_after_its_time():
 
 
 @pytest.mark.django_db
-def test_run_periodic_jobs_is_the_cron_alternative(capsys, make_reservation, next_slot):
+def test_run_periodic_jobs_is_the_cron_alternative(
+    capsys, make_reservation, next_slot, django_capture_on_commit_callbacks
+):
     start = next_slot()
-    make_reservation(start)
+    with django_capture_on_commit_callbacks(execute=True):
+        make_reservation(start)  # its email is sent: the emails job has nothing to do
     with time_machine.travel(start - timedelta(hours=1), tick=True):
         call_command("run_periodic_jobs")
     out = capsys.readouterr().out
     assert "sweep: expired=1 no_show=0" in out
     assert "reminders: reminders=0" in out
     assert "meetings: meetings=0" in out
+    assert "emails: emails=0" in out
     assert "terms_notices: emails=0" in out
 
 

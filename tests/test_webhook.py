@@ -14,6 +14,7 @@ from django.utils import timezone
 from reservations import services
 from reservations.models import ActorKind, Reservation
 from reservations.rules import Status
+from reservations.webhooks import signature_valid
 
 pytestmark = pytest.mark.django_db
 
@@ -179,3 +180,50 @@ def test_malformed_requests(client, webhook_secret, settings):
     assert client.post(URL, data="{}", content_type="application/json").status_code == 401
     settings.ZOOM_WEBHOOK_SECRET_TOKEN = ""
     assert post(client, {"event": "x"}, at=now).status_code == 503
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "²",  # str.isdigit() says yes, int() says no
+        "Â²",  # the same bytes as a WSGI server hands them over (latin-1)
+        "１７９８７６１６００",  # full-width digits: int() reads them, Zoom never sends them
+        "9" * 30,  # beyond what a datetime holds
+        "99999999999",  # a datetime, in the year 5138
+        "-1",
+        " 1798761600",
+        "",
+    ],
+)
+def test_a_timestamp_that_is_not_plain_seconds_is_refused_not_an_error(
+    client, webhook_secret, timestamp
+):
+    body = json.dumps({"event": "endpoint.url_validation", "payload": {"plainToken": "t"}})
+    # Signed with the secret, so that only the timestamp can be what is refused.
+    digest = hmac.new(SECRET.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256)
+    response = client.post(
+        URL,
+        data=body,
+        content_type="application/json",
+        headers={"x-zm-request-timestamp": timestamp, "x-zm-signature": f"v0={digest.hexdigest()}"},
+    )
+    assert response.status_code == 401
+    assert response.json() == {"error": "invalid signature"}
+
+
+def test_signature_valid_accepts_only_ascii_seconds_near_now():
+    now = datetime(2027, 1, 12, 1, 0, tzinfo=UTC)
+    body = b'{"event": "x"}'
+
+    def valid(timestamp: str) -> bool:
+        message = f"v0:{timestamp}:{body.decode()}".encode()
+        signature = "v0=" + hmac.new(SECRET.encode(), message, hashlib.sha256).hexdigest()
+        return signature_valid(
+            secret=SECRET, timestamp=timestamp, body=body, signature=signature, now=now
+        )
+
+    seconds = int(now.timestamp())
+    assert valid(str(seconds))
+    assert valid(str(seconds - 299))
+    for timestamp in ("²", "１", "9" * 13, "9" * 30, str(seconds - 301)):
+        assert not valid(timestamp)
