@@ -404,21 +404,8 @@ def _refusal(
 ) -> HttpResponse:
     """Explain a refusal of the service kindly, with what the person can do next."""
     if isinstance(error, services.SlotFull):
-        # Art. 6(2): another person was faster; offer the nearest free sessions and keep
-        # every answer so that choosing one leads straight back to the confirmation.
-        taken = form.cleaned_data["slot"]
-        fresh = _booking_window(office, now)
-        return render(
-            request,
-            "reservations/slot_taken.html",
-            {
-                "taken_start": taken,
-                "alternatives": [a for a in fresh.nearest(taken, count=5) if a.slot.start != taken][
-                    :4
-                ],
-                "answers": [(name, value) for name, value in form.carried() if name != "slot"],
-            },
-        )
+        # Art. 6(2): another person was faster.
+        return _slot_taken(request, office, form, form.cleaned_data["slot"], now)
     if isinstance(error, services.LimitReached):
         existing: Reservation | None = error.context.get("existing")  # type: ignore[assignment]
         if existing is not None:
@@ -532,15 +519,16 @@ def cancel(request: HttpRequest, token: str) -> HttpResponse:
     now = timezone.now()
     booking_url = reverse("reservations:booking", args=[reservation.token])
     if request.method == "POST":
-        if not _can_cancel(reservation, now):
-            messages.error(request, _not_cancellable_message(reservation))
-            return redirect(booking_url)
+        # The service decides (Art. 6(4)); the page only words its refusal for the seeker.
         try:
             services.reservation_cancel(reservation=reservation, by="seeker", now=now)
-        except services.TransitionNotAllowed:
-            messages.error(request, _not_cancellable_message(reservation))
         except services.ReservationError as error:
-            messages.error(request, error.message)
+            refused_by_rule = isinstance(error, services.TransitionNotAllowed) or (
+                error.code == "too_late"
+            )
+            messages.error(
+                request, _not_cancellable_message(reservation) if refused_by_rule else error.message
+            )
         else:
             messages.success(
                 request,
