@@ -27,9 +27,10 @@ from consent.models import (
     TermsChangeNotice,
     TermsVersion,
 )
+from reservations import outbox
+from reservations.errors import ReservationError
 from reservations.models import Office, Reservation
 from reservations.rules import TOKYO
-from reservations.services import ReservationError
 from reservations.templatetags.seeker_dates import format_date
 
 if TYPE_CHECKING:
@@ -197,8 +198,6 @@ def terms_notify_change(*, terms_version: TermsVersion, now: datetime | None = N
     sessions before the effective date, which the change does not touch. Returns the
     number of emails enqueued. Safe to run again: each booking is noted once.
     """
-    from reservations import notifications
-
     now = now or timezone.now()
     if not terms_version.is_published:
         raise TermsError(_("公開されていない版は通知できません。"), code="not_published")
@@ -218,7 +217,7 @@ def terms_notify_change(*, terms_version: TermsVersion, now: datetime | None = N
             first = reservation.person_key not in told
             if first:
                 told.add(reservation.person_key)
-                notifications.enqueue_email(
+                outbox.email_enqueue(
                     reservation=reservation,
                     kind="terms_changed",
                     context=_notice_context(terms_version, reservation),

@@ -241,7 +241,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"private_links": {"()": "reservations.logging.PrivateLinkFilter"}},
+    "filters": {"private_links": {"()": "reservations.log_filters.PrivateLinkFilter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

@@ -27,7 +27,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from reservations import admin_views, notifications, rules, selectors, services
+from reservations import admin_views, rules, selectors, services
 from reservations.admin_forms import (
     CapacityOverrideForm,
     ClosureForm,
@@ -1251,7 +1251,7 @@ class OutgoingEmailAdmin(_ReadOnlyAdmin):
 
     def has_resend_permission(self, request: HttpRequest) -> bool:
         # The email pages are the supervisors' (migration 0006): who may see a failed email
-        # may ask for it again; sending stays the queue's job (notifications.email_resend).
+        # may ask for it again; sending stays the queue's job (services.email_resend).
         return self.has_view_permission(request)
 
     @admin.action(description=_("再送する"), permissions=["resend"])
@@ -1259,8 +1259,8 @@ class OutgoingEmailAdmin(_ReadOnlyAdmin):
         resent = 0
         for email in queryset.select_related("reservation"):
             try:
-                notifications.email_resend(email=email, actor=request.user)
-            except notifications.EmailResendRefused as refusal:
+                services.email_resend(email=email, actor=request.user)
+            except services.EmailResendRefused as refusal:
                 messages.warning(
                     request,
                     gettext("%(reference)s の%(kind)s: %(message)s")

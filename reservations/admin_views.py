@@ -35,9 +35,9 @@ from reservations.admin_forms import (
     ReasonForm,
     StatisticsForm,
 )
+from reservations.errors import ReservationError, WorkError
 from reservations.models import MeetingState, Office, Platform, Reservation, ReservationEvent
 from reservations.rules import Status
-from reservations.services import ReservationError
 from reservations.templatetags.seeker_dates import format_datetime
 
 if TYPE_CHECKING:
@@ -448,8 +448,6 @@ def book_next_view(model_admin: ModelAdmin, request: HttpRequest, object_id: str
 
 def start_link_view(model_admin: ModelAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
     """Send the counselor to a freshly made Zoom start link (it expires within hours)."""
-    from reservations import meetings
-
     if not model_admin.has_change_permission(request):
         raise PermissionDenied
     reservation = get_object_or_404(Reservation.objects.select_related("slot"), pk=object_id)
@@ -461,14 +459,14 @@ def start_link_view(model_admin: ModelAdmin, request: HttpRequest, object_id: st
         problem = gettext("Zoom の会議がまだ作成されていません。会議の状態を確認してください。")
     else:
         try:
-            url = meetings.start_url_for(reservation)
+            url = services.reservation_start_url(reservation=reservation)
         except Exception as exc:  # noqa: BLE001 - whatever Zoom does, the page explains
             # Zoom being slow or down must not break the page (DESIGN rule 13).
             logger.warning(
                 "zoom start link failed for booking %s: %s", reservation.reference, type(exc)
             )
             zoom_failed = True
-            detail = exc.message if isinstance(exc, meetings.MeetingError) else ""
+            detail = exc.message if isinstance(exc, WorkError) else ""
             problem = " ".join(
                 part
                 for part in (

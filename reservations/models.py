@@ -13,10 +13,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from reservations import rules
-from reservations.rules import Status
+from reservations.rules import MeetingState, Platform, Status
 
 WEEKDAYS = [
     (0, _("月曜日")),
@@ -198,23 +199,11 @@ class SeekerLock(models.Model):
         return self.key
 
 
-class Platform(models.TextChoices):
-    ZOOM = "zoom", _("Zoom")
-    TELEOFFICE = "teleoffice", _("TeleOffice")
-
-
 class Companion(models.TextChoices):
     NONE = "", _("なし")
     INTERPRETER = "interpreter", _("通訳者")
     ASSISTANT = "assistant", _("介助者")
     BOTH = "both", _("通訳者と介助者")
-
-
-class MeetingState(models.TextChoices):
-    NONE = "none", _("未作成")
-    PENDING = "pending", _("リンク作成待ち")
-    READY = "ready", _("リンクあり")
-    FAILED = "failed", _("作成失敗（再試行中）")
 
 
 class Reservation(models.Model):
@@ -301,6 +290,15 @@ class Reservation(models.Model):
     def __str__(self) -> str:
         return self.reference
 
+    def get_absolute_url(self) -> str:
+        """The seeker's private page (a credential: whoever has it can cancel)."""
+        return reverse("reservations:booking", args=[self.token])
+
+    @property
+    def meeting_link_ready(self) -> bool:
+        """Whether the seeker has a link to join with (rule 13): made, and stored."""
+        return self.meeting_state == MeetingState.READY and bool(self.meeting_join_url)
+
     @property
     def starts_at(self):  # noqa: ANN201 - a datetime
         return self.slot.starts_at
@@ -312,6 +310,11 @@ class Reservation(models.Model):
     @property
     def is_active(self) -> bool:
         return rules.is_active(self.status)
+
+    @property
+    def private_url(self) -> str:
+        """The private page as an absolute link, for emails and calendar files."""
+        return f"{settings.SITE_URL}{self.get_absolute_url()}"
 
 
 class EventKind(models.TextChoices):

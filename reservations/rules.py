@@ -47,6 +47,22 @@ class Status(TextChoices):
     REJECTED = "rejected", _("お断り")
 
 
+class Platform(TextChoices):
+    """The video service of a session (Art. 4)."""
+
+    ZOOM = "zoom", _("Zoom")
+    TELEOFFICE = "teleoffice", _("TeleOffice")
+
+
+class MeetingState(TextChoices):
+    """Where a session's meeting link is (rule 13)."""
+
+    NONE = "none", _("未作成")
+    PENDING = "pending", _("リンク作成待ち")
+    READY = "ready", _("リンクあり")
+    FAILED = "failed", _("作成失敗（再試行中）")
+
+
 # Requested and confirmed bookings both hold capacity (DESIGN rule 4).
 ACTIVE_STATUSES = frozenset({Status.REQUESTED, Status.CONFIRMED})
 
@@ -79,6 +95,21 @@ def is_active(status: str) -> bool:
 def can_move(status: str) -> bool:
     """Staff can move a requested or confirmed booking to another slot (DESIGN rule 10)."""
     return status in ACTIVE_STATUSES
+
+
+# Bookings in these states will never take place: their meeting is deleted (rule 13).
+WITHDRAWN_STATUSES = frozenset({Status.CANCELLED, Status.EXPIRED, Status.REJECTED})
+# A Zoom booking in these link states has no meeting yet and is retried (rule 13).
+MEETING_RETRY_STATES = frozenset({MeetingState.PENDING, MeetingState.FAILED})
+
+
+def can_retry_meeting(status: str, platform: str, meeting_state: str) -> bool:
+    """Whether a booking's Zoom meeting is still to be made: confirmed, Zoom, no link yet."""
+    return (
+        status == Status.CONFIRMED
+        and platform == Platform.ZOOM
+        and meeting_state in MEETING_RETRY_STATES
+    )
 
 
 class ClosedReason(StrEnum):
@@ -489,3 +520,25 @@ def booking_link_resend_allowed(
     if not email_on_file or email_on_file.strip().lower() != email_typed.strip().lower():
         return False
     return last_sent_at is None or now - last_sent_at >= BOOKING_LINK_RESEND_INTERVAL
+
+
+# The day-before reminder goes out from this time (Tokyo) on the calendar day before.
+REMINDER_TIME = time(10)
+
+
+def reminder_due_at(slot_start: datetime) -> datetime:
+    """When the reminder of a session may go out: the day before, from REMINDER_TIME."""
+    day_before = slot_start.astimezone(TOKYO).date() - timedelta(days=1)
+    return datetime.combine(day_before, REMINDER_TIME, tzinfo=TOKYO)
+
+
+def reminder_due(slot_start: datetime, confirmed_at: datetime | None, now: datetime) -> bool:
+    """Whether a confirmed session should get its reminder now.
+
+    Not once it has started, and not when the confirmation itself came after the reminder
+    time (that email has just told the seeker everything).
+    """
+    due_at = reminder_due_at(slot_start)
+    if not (due_at <= now < slot_start):
+        return False
+    return confirmed_at is None or confirmed_at < due_at

@@ -4,12 +4,13 @@ Each service runs in one transaction, locks what it is about to change (in one f
 everywhere: person, then booking, then slot), re-checks the rules after the lock, writes,
 records an
 event, and enqueues the follow-up work (mail, Zoom) in the same transaction through
-`notifications.reservation_changed`, so the work is neither lost nor sent for a change
+the outbox (`_follow_up`), so the work is neither lost nor sent for a change
 that rolled back.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -22,13 +23,26 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
-from reservations import notifications, rules, selectors
+from consent.services import ConsentGiven, consent_anonymize, consent_record
+from reservations import mail, outbox, rules, selectors, tasks
+from reservations.errors import (
+    EmailResendRefused,
+    LimitReached,
+    ReservationError,
+    Restricted,
+    SlotFull,
+    TransitionNotAllowed,
+)
+from reservations.meetings.sync import meeting_start_url, meeting_sync_enqueue
 from reservations.models import (
     ActorKind,
     Companion,
+    EmailKind,
+    EmailStatus,
     EventKind,
     MeetingState,
     Office,
+    OutgoingEmail,
     Platform,
     Reservation,
     ReservationEvent,
@@ -44,36 +58,7 @@ if TYPE_CHECKING:
 
     from django.contrib.auth.models import AbstractBaseUser
 
-    from consent.services import ConsentGiven
-
-
-class ReservationError(Exception):
-    """A business rule refused the action; `message` is fit to show the person."""
-
-    code = "refused"
-
-    def __init__(self, message: str, *, code: str | None = None, **context: object) -> None:
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
-        self.context = context
-
-
-class SlotFull(ReservationError):
-    code = "slot_full"
-
-
-class LimitReached(ReservationError):
-    code = "limit_reached"
-
-
-class Restricted(ReservationError):
-    code = "restricted"
-
-
-class TransitionNotAllowed(ReservationError):
-    code = "transition_not_allowed"
+logger = logging.getLogger(__name__)
 
 
 def _refusal_message(refusal: rules.RequestRefusal) -> str:
@@ -111,8 +96,47 @@ def _record(
         details=details or {},
     )
     # Same transaction: mail and Zoom work are enqueued only if this change commits.
-    notifications.reservation_changed(reservation=reservation, event=event)
+    _follow_up(reservation, event)
     return event
+
+
+def _follow_up(reservation: Reservation, event: ReservationEvent) -> None:
+    """Enqueue the mail and meeting work that `event` calls for, in the caller's transaction."""
+    is_zoom = reservation.platform == Platform.ZOOM
+    if event.kind == EventKind.MOVED:
+        outbox.email_enqueue(
+            reservation=reservation, kind=EmailKind.MOVED, context={"event": event.pk}
+        )
+        if is_zoom and reservation.status == Status.CONFIRMED:
+            meeting_sync_enqueue(reservation)
+        return
+    if event.kind == EventKind.NOTE:
+        if event.details.get("action") == "meeting_retry" and is_zoom:
+            meeting_sync_enqueue(reservation)
+        return
+    target = event.to_status
+    if target == Status.REQUESTED:
+        outbox.email_enqueue(reservation=reservation, kind=EmailKind.REQUEST_RECEIVED)
+    elif target == Status.CONFIRMED:
+        if is_zoom:
+            # Rule 13: the email waits for the meeting; the sync enqueues it with the link.
+            meeting_sync_enqueue(reservation)
+        else:
+            outbox.email_enqueue(reservation=reservation, kind=EmailKind.CONFIRMED)
+    elif target == Status.CANCELLED:
+        outbox.email_enqueue(
+            reservation=reservation, kind=EmailKind.CANCELLED, context={"event": event.pk}
+        )
+        if is_zoom and event.from_status == Status.CONFIRMED:
+            meeting_sync_enqueue(reservation)
+    elif target == Status.EXPIRED:
+        outbox.email_enqueue(reservation=reservation, kind=EmailKind.EXPIRED)
+    elif target == Status.REJECTED:
+        outbox.email_enqueue(
+            reservation=reservation, kind=EmailKind.REJECTED, context={"event": event.pk}
+        )
+    elif target == Status.NO_SHOW:
+        outbox.email_enqueue(reservation=reservation, kind=EmailKind.NO_SHOW)
 
 
 def _lock_slot(office: Office, slot: rules.Slot) -> Slot:
@@ -290,8 +314,6 @@ def reservation_request(
     now: datetime | None = None,
 ) -> Reservation:
     """A seeker requests a slot (Art. 6(2)); the consent is recorded with it (Art. 6(3))."""
-    from consent.services import consent_record
-
     now = now or timezone.now()
     details = _validated_request_details(
         name=name,
@@ -820,8 +842,6 @@ def reservation_book_next(
     the consent is recorded as verbal, naming the counselor (Art. 6(3)). The person's
     details are reused. Everything happens in one transaction: a refusal changes nothing.
     """
-    from consent.services import ConsentGiven
-
     now = now or timezone.now()
     consent = ConsentGiven(
         terms_version_id=terms_version_id,
@@ -913,7 +933,7 @@ def reservation_meeting_retry(
         reservation.meeting_state = MeetingState.PENDING
         reservation.meeting_error = ""
         reservation.save(update_fields=["meeting_state", "meeting_error", "updated_at"])
-        # The event's notification enqueues the meeting work (notifications.reservation_changed).
+        # The event's follow-up enqueues the meeting work (`_follow_up`).
         _record(
             reservation,
             kind=EventKind.NOTE,
@@ -949,8 +969,6 @@ def reservations_purge_personal_data(
     What remains (office, slot, status, platform, language, history without reasons,
     consent without identity) still counts in the statistics. Idempotent.
     """
-    from consent.services import consent_anonymize
-
     now = now or timezone.now()
     if retention_days < 1:
         raise ValueError("retention_days must be at least 1")
@@ -999,8 +1017,6 @@ def reservation_link_resend(
     *, reservation: Reservation, email: str, now: datetime | None = None
 ) -> bool:
     """Email an active booking's private link to its own address when `email` matches it."""
-    from reservations.models import EmailKind, OutgoingEmail
-
     now = now or timezone.now()
     with transaction.atomic():
         # Locked so that two refused requests at once cannot both send the link.
@@ -1022,5 +1038,88 @@ def reservation_link_resend(
             email_on_file=locked.email, email_typed=email, last_sent_at=last, now=now
         ):
             return False
-        notifications.enqueue_email(reservation=locked, kind=EmailKind.BOOKING_LINK)
+        outbox.email_enqueue(reservation=locked, kind=EmailKind.BOOKING_LINK)
     return True
+
+
+def email_resend(
+    *, email: OutgoingEmail, actor: AbstractBaseUser | None, now: datetime | None = None
+) -> OutgoingEmail:
+    """Staff send a failed email again: queued once more, never one already sent."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        email = (
+            OutgoingEmail.objects.select_for_update(of=("self",))
+            .select_related("reservation__slot")
+            .get(pk=email.pk)
+        )
+        if email.status not in (EmailStatus.FAILED, EmailStatus.RETRYING):
+            raise EmailResendRefused(
+                _("再送できるのは、送信に失敗したメールと再送待ちのメールだけです。")
+            )
+        if not mail.email_still_wanted(email, email.reservation, now):
+            raise EmailResendRefused(
+                _("予約の状況が変わったため、このメールはもう送る必要がありません。")
+            )
+        email.status = EmailStatus.RETRYING
+        email.save(update_fields=["status"])
+        # Who asked, in the booking's history (append-only, like every other change).
+        ReservationEvent.objects.create(
+            reservation=email.reservation,
+            kind=EventKind.NOTE,
+            from_status=email.reservation.status,
+            to_status=email.reservation.status,
+            at=now,
+            actor=actor if actor is not None and actor.is_authenticated else None,
+            actor_kind=ActorKind.STAFF,
+            reason=_("メールの再送を依頼しました。"),
+            details={"action": "email_resend", "email": email.pk, "kind": email.kind},
+        )
+        outbox.enqueue(tasks.send_email, email_id=email.pk)
+    logger.info(
+        "email %s (%s) of booking %s queued again by staff",
+        email.pk,
+        email.kind,
+        email.reservation.reference,
+    )
+    return email
+
+
+def reminders_send(*, now: datetime | None = None) -> int:
+    """Queue the day-before reminder of every confirmed booking due one (idempotent)."""
+    now = now or timezone.now()
+    candidates = Reservation.objects.filter(
+        status=Status.CONFIRMED,
+        reminder_sent_at__isnull=True,
+        meeting_state=MeetingState.READY,
+        slot__starts_at__gt=now,
+        slot__starts_at__lte=now + timedelta(days=2),
+    ).select_related("slot")
+    queued = 0
+    for candidate in candidates:
+        if not rules.reminder_due(candidate.slot.starts_at, candidate.confirmed_at, now):
+            continue
+        with transaction.atomic():
+            reservation = (
+                Reservation.objects.select_for_update(of=("self",))
+                .select_related("slot", "office")
+                .get(pk=candidate.pk)
+            )
+            # Re-checked under the lock: two workers never both send it.
+            if (
+                reservation.status != Status.CONFIRMED
+                or reservation.reminder_sent_at is not None
+                or reservation.meeting_state != MeetingState.READY
+                or not rules.reminder_due(reservation.slot.starts_at, reservation.confirmed_at, now)
+            ):
+                continue
+            reservation.reminder_sent_at = now
+            reservation.save(update_fields=["reminder_sent_at", "updated_at"])
+            outbox.email_enqueue(reservation=reservation, kind=EmailKind.REMINDER)
+            queued += 1
+    return queued
+
+
+def reservation_start_url(*, reservation: Reservation) -> str:
+    """A fresh link for staff to start the session (Zoom's expires; TeleOffice's is stored)."""
+    return meeting_start_url(reservation)

@@ -17,7 +17,6 @@ from django.core import signing
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -27,13 +26,13 @@ from consent.models import TermsVersion
 from consent.selectors import terms_in_force
 from consent.services import ConsentError, ConsentGiven
 from reservations import ratelimit, rules, selectors, services
-from reservations.calendar import reservation_ics
 from reservations.forms import (
     BookingWindow,
     RequestForm,
     parse_slot_value,
     slot_value,
 )
+from reservations.ics import reservation_ics
 from reservations.models import MeetingState, Office, Reservation
 from reservations.rules import Status
 from reservations.selectors import Availability
@@ -440,7 +439,7 @@ def done(request: HttpRequest) -> HttpResponse:
     reservation = selectors.reservation_by_token(request.session.get(DONE_SESSION_KEY, ""))
     if reservation is None:
         return redirect("reservations:home")
-    private_path = reverse("reservations:booking", args=[reservation.token])
+    private_path = reservation.get_absolute_url()
     return _private(
         render(
             request,
@@ -485,9 +484,7 @@ def booking(request: HttpRequest, token: str) -> HttpResponse:
             {
                 "reservation": reservation,
                 "can_cancel": _can_cancel(reservation, now),
-                "show_meeting": confirmed
-                and reservation.meeting_state == MeetingState.READY
-                and bool(reservation.meeting_join_url),
+                "show_meeting": confirmed and reservation.meeting_link_ready,
                 "meeting_pending": confirmed and reservation.meeting_state != MeetingState.READY,
                 "started": now >= reservation.slot.starts_at,
             },
@@ -517,7 +514,7 @@ def cancel(request: HttpRequest, token: str) -> HttpResponse:
     """Cancel with a confirmation step; allowed online until the start (Art. 6(4))."""
     reservation = _booking_or_404(request, token)
     now = timezone.now()
-    booking_url = reverse("reservations:booking", args=[reservation.token])
+    booking_url = reservation.get_absolute_url()
     if request.method == "POST":
         # The service decides (Art. 6(4)); the page only words its refusal for the seeker.
         try:

@@ -17,7 +17,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
-from reservations import notifications, rules, services
+from reservations import mail as seeker_mail
+from reservations import outbox, rules, services
 from reservations.models import EmailKind, EmailStatus, OutgoingEmail, Reservation
 from tests.seeker_pages import NOW, OPEN_SLOT_2, answers, submit
 
@@ -176,9 +177,9 @@ def test_the_resend_rule(typed: str, last_sent_minutes_ago: int | None, allowed:
 )
 def test_the_link_email_in_both_languages(language, expected, make_reservation, next_slot, office):
     reservation = make_reservation(next_slot(0), language=language, name="Maria Silva")
-    notifications.enqueue_email(reservation=reservation, kind=EmailKind.BOOKING_LINK)
+    outbox.email_enqueue(reservation=reservation, kind=EmailKind.BOOKING_LINK)
     email = OutgoingEmail.objects.get(reservation=reservation, kind=EmailKind.BOOKING_LINK)
-    message = notifications.render_email(email)
+    message = seeker_mail.render_email(email)
     [(html, _mimetype)] = message.alternatives
     link = f"http://testserver/r/{reservation.token}/"
     assert link in message.body

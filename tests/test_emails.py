@@ -16,8 +16,9 @@ import time_machine
 from django.conf import settings as django_settings
 from django.core import mail
 
-from reservations import notifications, services
-from reservations.calendar import reservation_ics
+from reservations import mail as seeker_mail
+from reservations import outbox, services
+from reservations.ics import reservation_ics
 from reservations.models import EmailKind, EmailStatus, OutgoingEmail, Reservation
 from reservations.rules import TOKYO, Status
 from tests.fake_smtp import SMTPServer
@@ -37,9 +38,9 @@ def run(callbacks_fixture, action):  # noqa: ANN001, ANN201
 
 
 def rendered(reservation: Reservation, kind: str, context: dict | None = None):  # noqa: ANN201
-    notifications.enqueue_email(reservation=reservation, kind=kind, context=context)
+    outbox.email_enqueue(reservation=reservation, kind=kind, context=context)
     email = OutgoingEmail.objects.filter(reservation=reservation, kind=kind).latest("id")
-    return notifications.render_email(email)
+    return seeker_mail.render_email(email)
 
 
 def html_of(message) -> str:  # noqa: ANN001

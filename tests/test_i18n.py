@@ -29,7 +29,7 @@ from django.template.loader import render_to_string
 from django.test import Client
 from django.utils import translation
 
-from reservations import notifications, services
+from reservations import mail, outbox, services
 from reservations.models import EmailKind, OutgoingEmail, Reservation
 from reservations.templatetags.seeker_dates import format_date
 from tests.conftest import tokyo
@@ -600,9 +600,9 @@ def test_the_500_page_in_english():
 
 
 def english_email(reservation: Reservation, kind: str, context: dict | None = None):  # noqa: ANN201
-    notifications.enqueue_email(reservation=reservation, kind=kind, context=context)
+    outbox.email_enqueue(reservation=reservation, kind=kind, context=context)
     email = OutgoingEmail.objects.filter(reservation=reservation, kind=kind).latest("id")
-    return notifications.render_email(email)
+    return mail.render_email(email)
 
 
 @pytest.mark.parametrize("kind", [kind.value for kind in EmailKind])

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from reservations.logging import PrivateLinkFilter, mask_private_links
+from reservations.log_filters import PrivateLinkFilter, mask_private_links
 
 TOKEN = "Kr4u7ZKgBj6ZRlfgOuZlGh_ZHONxynvKJw_Pg71N1es"
 

@@ -31,7 +31,8 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from reservations import notifications, services, tasks
+from reservations import mail as seeker_mail
+from reservations import outbox, periodic, rules, services, tasks
 from reservations.models import (
     EmailKind,
     EmailStatus,
@@ -211,7 +212,7 @@ def test_an_smtp_outage_longer_than_all_attempts_only_delays_the_email(
             database_tasks()
         with time_machine.travel(began + timedelta(days=1), tick=True):
             database_tasks()
-            assert notifications.emails_requeue() == 0
+            assert periodic.emails_requeue() == 0
             database_tasks()
     finally:
         smtp.stop()
@@ -243,13 +244,13 @@ def test_a_refusal_for_good_is_not_retried_and_a_supervisor_can_resend_it(
             "SMTPRecipientsRefused 550",
         )
         assert row.status == TaskResultStatus.FAILED  # no second attempt
-        assert row.exception_class_path == "reservations.notifications.EmailRejected"
+        assert row.exception_class_path == "reservations.mail.EmailRejected"
         for text in (email.last_error, row.traceback):
             assert reservation.email not in text
 
         # Neither the queue nor the periodic job tries it again, however long.
         with time_machine.travel(timezone.now() + timedelta(days=1), tick=True):
-            assert notifications.emails_requeue() == 0
+            assert periodic.emails_requeue() == 0
             database_tasks()
         email.refresh_from_db()
         assert (email.status, email.attempts) == (EmailStatus.FAILED, 1)
@@ -301,7 +302,7 @@ def test_a_refusal_for_good_is_not_retried_and_a_supervisor_can_resend_it(
     ],
 )
 def test_only_a_5xx_for_the_message_is_a_refusal_for_good(exc, for_good):
-    assert notifications.refused_for_good(exc) is for_good
+    assert seeker_mail.refused_for_good(exc) is for_good
 
 
 @pytest.mark.django_db
@@ -311,7 +312,7 @@ def test_the_emails_job_queues_again_only_unsent_emails_without_a_task(
     settings.TASK_LEASE_SECONDS = 300
     reservation = make_reservation(next_slot())  # its "request received" waits in the queue
     for _ in range(6):
-        notifications.enqueue_email(reservation=reservation, kind=EmailKind.EXPIRED)
+        outbox.email_enqueue(reservation=reservation, kind=EmailKind.EXPIRED)
     waiting, lost, given_up, stuck, in_flight, refused, sent = OutgoingEmail.objects.order_by("id")
     task_of = {row.args_kwargs["kwargs"]["email_id"]: row for row in DBTaskResult.objects.all()}
     now = timezone.now()
@@ -335,20 +336,20 @@ def test_the_emails_job_queues_again_only_unsent_emails_without_a_task(
 
     # Two reads whatever the number of emails, then one insert per task queued.
     with django_assert_num_queries(2 + 3):
-        assert notifications.emails_requeue(now=now) == 3
+        assert periodic.emails_requeue(now=now) == 3
     with django_assert_num_queries(2):
-        assert notifications.emails_requeue(now=now) == 0  # idempotent: they are queued now
+        assert periodic.emails_requeue(now=now) == 0  # idempotent: they are queued now
     database_tasks()
     delivered = {m.extra_headers["Message-ID"] for m in mail.outbox}
     assert delivered == {e.message_id for e in (waiting, lost, given_up, stuck)}
-    assert notifications.emails_requeue(now=now) == 0
+    assert periodic.emails_requeue(now=now) == 0
 
     # The attempt in flight never finished: past its lease it is queued, and sent, once.
     later = now + timedelta(seconds=301)
-    assert notifications.emails_requeue(now=later) == 1
+    assert periodic.emails_requeue(now=later) == 1
     with time_machine.travel(later, tick=True):
         database_tasks()
-    assert notifications.emails_requeue(now=later) == 0
+    assert periodic.emails_requeue(now=later) == 0
     statuses = dict(OutgoingEmail.objects.values_list("pk", "status"))
     assert statuses == {
         **{e.pk: EmailStatus.SENT for e in (waiting, lost, given_up, stuck, in_flight, sent)},
@@ -375,8 +376,8 @@ def test_a_task_left_running_by_a_dead_worker_runs_again_after_the_lease(
     assert row.status == TaskResultStatus.RUNNING
     assert mail.outbox == []
     # Even run by hand, the email waits for the lease of the attempt in flight.
-    with pytest.raises(notifications.EmailBusy) as busy:
-        notifications.email_send(email_id=OutgoingEmail.objects.get().pk)
+    with pytest.raises(seeker_mail.EmailBusy) as busy:
+        seeker_mail.email_send(email_id=OutgoingEmail.objects.get().pk)
     assert 290 < busy.value.retry_after <= 301
 
     with time_machine.travel(timezone.now() + timedelta(seconds=301), tick=True):
@@ -395,27 +396,27 @@ def test_enqueueing_costs_two_inserts_and_sending_a_handful_of_queries(
 ):
     reservation = make_reservation(next_slot())
     with django_assert_num_queries(2):  # the email row and the task row
-        notifications.enqueue_email(reservation=reservation, kind=EmailKind.EXPIRED)
+        outbox.email_enqueue(reservation=reservation, kind=EmailKind.EXPIRED)
     email = OutgoingEmail.objects.filter(kind=EmailKind.EXPIRED).get()
     # Lock and read (with booking, slot, office), mark "sending", mark "sent"; plus the
     # savepoint pair of the transaction.
     with django_assert_num_queries(5):
-        notifications.email_send(email_id=email.pk)
+        seeker_mail.email_send(email_id=email.pk)
     assert len(mail.outbox) == 1
 
 
 @pytest.mark.django_db
 def test_periodic_jobs_are_queued_once_per_interval(database_tasks):
     now = timezone.now()
-    assert tasks.periodic_jobs_enqueue_due(now=now) == [
+    assert periodic.periodic_jobs_enqueue_due(now=now) == [
         "sweep",
         "reminders",
         "meetings",
         "emails",
         "terms_notices",
     ]
-    assert tasks.periodic_jobs_enqueue_due(now=now + timedelta(seconds=30)) == []
-    assert tasks.periodic_jobs_enqueue_due(now=now + timedelta(seconds=61)) == ["sweep"]
+    assert periodic.periodic_jobs_enqueue_due(now=now + timedelta(seconds=30)) == []
+    assert periodic.periodic_jobs_enqueue_due(now=now + timedelta(seconds=61)) == ["sweep"]
     assert DBTaskResult.objects.count() == 6
     database_tasks()
     assert set(DBTaskResult.objects.values_list("status", flat=True)) == {
@@ -443,13 +444,13 @@ def test_the_day_before_reminder_is_sent_once(
 ):
     reservation = teleoffice_confirmed(make_reservation, next_slot, counselor)
     start = reservation.slot.starts_at
-    due = notifications.reminder_due_at(start)
+    due = rules.reminder_due_at(start)
     assert due.date() == (start.astimezone(due.tzinfo) - timedelta(days=1)).date()
     assert (due.hour, due.minute) == (10, 0)
 
-    assert notifications.reminders_send(now=due - timedelta(minutes=1)) == 0
-    assert notifications.reminders_send(now=due) == 1
-    assert notifications.reminders_send(now=due + timedelta(hours=1)) == 0
+    assert services.reminders_send(now=due - timedelta(minutes=1)) == 0
+    assert services.reminders_send(now=due) == 1
+    assert services.reminders_send(now=due + timedelta(hours=1)) == 0
     database_tasks()
     reminders = OutgoingEmail.objects.filter(kind=EmailKind.REMINDER)
     assert [e.status for e in reminders] == [EmailStatus.SENT]
@@ -457,15 +458,15 @@ def test_the_day_before_reminder_is_sent_once(
     # Moved to another day: the new date gets its own reminder.
     new_start = next_slot(5)
     services.reservation_move(reservation=reservation, new_start=new_start, actor=counselor)
-    assert notifications.reminders_send(now=notifications.reminder_due_at(new_start)) == 1
+    assert services.reminders_send(now=rules.reminder_due_at(new_start)) == 1
 
 
 def test_the_reminder_is_not_sent_for_a_confirmation_made_after_its_time():
     start = tokyo(2027, 1, 12, 10)
     due = tokyo(2027, 1, 11, 10)
-    assert notifications.reminder_due(start, tokyo(2027, 1, 8, 9), due)
-    assert not notifications.reminder_due(start, tokyo(2027, 1, 11, 15), tokyo(2027, 1, 11, 16))
-    assert not notifications.reminder_due(start, tokyo(2027, 1, 8, 9), start)
+    assert rules.reminder_due(start, tokyo(2027, 1, 8, 9), due)
+    assert not rules.reminder_due(start, tokyo(2027, 1, 11, 15), tokyo(2027, 1, 11, 16))
+    assert not rules.reminder_due(start, tokyo(2027, 1, 8, 9), start)
 
 
 @pytest.mark.django_db

@@ -15,8 +15,8 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from reservations import meetings, services, tasks
-from reservations.meetings.sync import meeting_sync
+from reservations import meetings, periodic, services
+from reservations.meetings.sync import meeting_start_url, meeting_sync, sync_meeting
 from reservations.models import (
     EmailKind,
     MeetingState,
@@ -40,7 +40,7 @@ def confirmed(make_reservation, next_slot, counselor, n: int = 0, **fields) -> R
 
 
 def sync_task() -> DBTaskResult:
-    return DBTaskResult.objects.get(task_path=tasks.sync_meeting.module_path)
+    return DBTaskResult.objects.get(task_path=sync_meeting.module_path)
 
 
 def confirmed_emails() -> list:
@@ -253,12 +253,12 @@ def test_start_url_for_is_bounded_and_fresh(
     reservation = confirmed(make_reservation, next_slot, counselor)
     database_tasks()
     reservation.refresh_from_db()
-    assert meetings.start_url_for(reservation).startswith("https://zoom.example/s/")
+    assert meeting_start_url(reservation).startswith("https://zoom.example/s/")
 
     fake_zoom.hang(fz.GET, 30)
     began = time.monotonic()
     with pytest.raises(meetings.MeetingError, match="応答"):
-        meetings.start_url_for(reservation)
+        meeting_start_url(reservation)
     assert time.monotonic() - began < 2.5
 
 
@@ -267,10 +267,10 @@ def test_start_url_for_teleoffice_and_for_a_missing_meeting(make_reservation, ne
     tele = services.reservation_confirm(
         reservation=tele, actor=counselor, meeting_url="https://teleoffice.example/r/1"
     )
-    assert meetings.start_url_for(tele) == "https://teleoffice.example/r/1"
+    assert meeting_start_url(tele) == "https://teleoffice.example/r/1"
     zoom = confirmed(make_reservation, next_slot, counselor, n=1)
     with pytest.raises(meetings.MeetingError, match="まだ作成されていません"):
-        meetings.start_url_for(zoom)
+        meeting_start_url(zoom)
 
 
 def test_refused_connections_fail_cleanly_and_recover(
@@ -373,8 +373,8 @@ def test_without_zoom_settings_staff_see_why_and_it_is_retried_later(
         settings.ZOOM_API_BASE_URL = zoom.api_base_url
         settings.ZOOM_OAUTH_URL = zoom.oauth_url
         # The periodic meeting job picks it up again.
-        assert tasks.meetings_resync(now=timezone.now()) == {"meetings": 1}
-        assert tasks.meetings_resync(now=timezone.now()) == {"meetings": 0}  # queued once
+        assert periodic.meetings_resync(now=timezone.now()) == {"meetings": 1}
+        assert periodic.meetings_resync(now=timezone.now()) == {"meetings": 0}  # queued once
         database_tasks()
         reservation.refresh_from_db()
         assert reservation.meeting_state == MeetingState.READY
@@ -443,7 +443,7 @@ def test_ten_concurrent_confirms_make_one_meeting_and_one_email(
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["confirmed"] + ["refused"] * 9
-    assert DBTaskResult.objects.filter(task_path=tasks.sync_meeting.module_path).count() == 1
+    assert DBTaskResult.objects.filter(task_path=sync_meeting.module_path).count() == 1
 
     # And ten syncs racing for the same booking still make one meeting.
     barrier = threading.Barrier(10)

@@ -8,10 +8,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from django.utils.translation import gettext as _
-
 from reservations.meetings.base import (
     Meeting,
     MeetingBusy,
@@ -23,9 +19,7 @@ from reservations.meetings.base import (
 )
 from reservations.meetings.teleoffice import TeleOfficeProvider
 from reservations.meetings.zoom import ZoomProvider
-
-if TYPE_CHECKING:
-    from reservations.models import Reservation
+from reservations.rules import Platform
 
 __all__ = [
     "Meeting",
@@ -38,34 +32,13 @@ __all__ = [
     "TeleOfficeProvider",
     "ZoomProvider",
     "provider_for",
-    "start_url_for",
 ]
 
 
 def provider_for(platform: str) -> Provider:
     """The provider behind a booking's platform (Art. 4)."""
-    from reservations.models import Platform
-
     if platform == Platform.ZOOM:
         return ZoomProvider()
     if platform == Platform.TELEOFFICE:
         return TeleOfficeProvider()
     raise ValueError(f"unknown platform {platform!r}")
-
-
-def start_url_for(reservation: Reservation) -> str:
-    """The link a counselor opens to start the session: fresh from Zoom, or TeleOffice's.
-
-    Zoom's start URL expires, so it is fetched now and never stored. The call is bounded by
-    ZOOM_TIMEOUT; any failure raises `MeetingError` with a message fit to show staff.
-    """
-    from reservations.models import MeetingState, Platform
-
-    if reservation.platform == Platform.ZOOM and not reservation.meeting_id:
-        raise MeetingError(
-            _("Zoom の会議はまだ作成されていません（%(state)s）。")
-            % {"state": MeetingState(reservation.meeting_state).label}
-        )
-    return provider_for(reservation.platform).start_url(
-        meeting_id=reservation.meeting_id, join_url=reservation.meeting_join_url
-    )

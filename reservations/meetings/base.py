@@ -6,21 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from reservations.errors import WorkError
 
-class MeetingError(Exception):
+
+class MeetingError(WorkError):
     """A meeting provider could not do what was asked; `message` is fit to show staff.
 
     Messages name the provider and the HTTP status or the kind of failure, never a person.
     """
-
-    # Seconds the queue should wait before trying again, when the provider says so.
-    retry_after: float | None = None
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if retry_after is not None:
-            self.retry_after = retry_after
 
 
 class MeetingNotConfigured(MeetingError):

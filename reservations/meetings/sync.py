@@ -17,9 +17,12 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.tasks import task
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from reservations import outbox
+from reservations.meetings import provider_for
 from reservations.meetings.base import (
     Meeting,
     MeetingBusy,
@@ -37,12 +40,36 @@ from reservations.models import (
     ZoomMeeting,
     ZoomMeetingState,
 )
-from reservations.rules import Status
+from reservations.rules import WITHDRAWN_STATUSES, Status
 
 logger = logging.getLogger(__name__)
 
-# Bookings in these states will never take place: their meeting is deleted.
-WITHDRAWN_STATUSES = frozenset({Status.CANCELLED, Status.EXPIRED, Status.REJECTED})
+
+@task()
+def sync_meeting(reservation_id: int) -> str:
+    """Create, move or delete a booking's Zoom meeting so that Zoom matches the booking."""
+    return meeting_sync(reservation_id=reservation_id)
+
+
+def meeting_sync_enqueue(reservation: Reservation) -> None:
+    """Queue the meeting work of `reservation` in the caller's transaction."""
+    outbox.enqueue(sync_meeting, reservation_id=reservation.pk)
+
+
+def meeting_start_url(reservation: Reservation) -> str:
+    """The link a counselor opens to start the session: fresh from Zoom, or TeleOffice's.
+
+    Zoom's start URL expires, so it is fetched now and never stored. The call is bounded by
+    ZOOM_TIMEOUT; any failure raises `MeetingError` with a message fit to show staff.
+    """
+    if reservation.platform == Platform.ZOOM and not reservation.meeting_id:
+        raise MeetingError(
+            _("Zoom の会議はまだ作成されていません（%(state)s）。")
+            % {"state": MeetingState(reservation.meeting_state).label}
+        )
+    return provider_for(reservation.platform).start_url(
+        meeting_id=reservation.meeting_id, join_url=reservation.meeting_join_url
+    )
 
 
 def meeting_wanted(reservation: Reservation, now: datetime) -> bool:
@@ -223,8 +250,6 @@ def _publish(
     reservation_id: int, record: ZoomMeeting, provider: ZoomProvider, meeting: Meeting | None
 ) -> None:
     """Store the link on the booking; the first time it works, the seeker is told."""
-    from reservations import notifications
-
     current = Reservation.objects.only("meeting_id", "meeting_join_url").get(pk=reservation_id)
     if meeting is None and (
         current.meeting_id != record.meeting_id or not current.meeting_join_url
@@ -253,7 +278,7 @@ def _publish(
         )
         if not was_ready:
             # Rule 13: the "confirmed" email goes out only now, with a working link.
-            notifications.enqueue_email(reservation=reservation, kind="confirmed")
+            outbox.email_enqueue(reservation=reservation, kind="confirmed")
 
 
 def _mark_failed(reservation_id: int, message: str) -> None:

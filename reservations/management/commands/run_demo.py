@@ -20,7 +20,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from reservations import tasks
+from reservations import outbox, tasks
 
 STOP_TIMEOUT_SECONDS = 15
 
@@ -39,7 +39,7 @@ class Command(BaseCommand):
     def handle(self, *, host: str, port: int, **options: object) -> None:
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         commands = []
-        if tasks.is_outbox(tasks.send_email):
+        if outbox.is_outbox(tasks.send_email):
             commands.append(("worker", [sys.executable, manage, "run_worker"]))
         else:
             self.stdout.write("TASK_BACKEND=immediate: tasks run inline, no worker needed.")

@@ -11,7 +11,7 @@ from argparse import ArgumentParser
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from reservations import tasks
+from reservations import periodic
 
 
 class Command(BaseCommand):
@@ -21,13 +21,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--job",
             action="append",
-            choices=sorted(tasks.PERIODIC_JOBS),
+            choices=sorted(periodic.PERIODIC_JOBS),
             help="Run only this job (repeatable). Default: all.",
         )
 
     def handle(self, *, job: list[str] | None, **options: object) -> None:
         now = timezone.now()
-        for name in job or list(tasks.PERIODIC_JOBS):
-            outcome = tasks.PERIODIC_JOBS[name].run(now=now)
+        for name in job or list(periodic.PERIODIC_JOBS):
+            outcome = periodic.PERIODIC_JOBS[name].run(now=now)
             summary = " ".join(f"{key}={value}" for key, value in outcome.items())
             self.stdout.write(f"{name}: {summary}")

@@ -7,7 +7,7 @@ way (row lock, SKIP LOCKED) and adds what the portal needs so that nothing is lo
 - a failed attempt is rescheduled with exponential backoff (`tasks.task_attempt_failed`);
 - every few seconds, tasks RUNNING past TASK_LEASE_SECONDS are run again
   (`tasks.tasks_reclaim_abandoned`), and due periodic jobs are queued — the sweep, the
-  day-before reminders and the meeting retries (`tasks.periodic_jobs_enqueue_due`).
+  day-before reminders and the meeting retries (`periodic.periodic_jobs_enqueue_due`).
 
 Run one or more per installation; SIGTERM or Ctrl+C lets the current task finish.
 """
@@ -29,10 +29,12 @@ from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
-from reservations import tasks
+from reservations import outbox, periodic, tasks
 
 logger = logging.getLogger("reservations.worker")
 
+# How often the worker looks for abandoned tasks and due periodic jobs.
+HOUSEKEEPING_SECONDS = 5.0
 # How long to wait before trying again when the database is unreachable.
 DATABASE_RETRY_SECONDS = 5.0
 
@@ -49,7 +51,7 @@ class Worker(db_worker.Worker):
         now = timezone.now()
         tasks.tasks_reclaim_abandoned(now=now)
         if self.periodic:
-            tasks.periodic_jobs_enqueue_due(now=now)
+            periodic.periodic_jobs_enqueue_due(now=now)
 
     def claim(self) -> tuple[DBTaskResult | None, bool]:
         """Take the next due task, or None; the flag says whether the queue could be read."""
@@ -103,7 +105,7 @@ class Worker(db_worker.Worker):
         self.refresh_connections()
         if time.monotonic() >= self.next_housekeeping:
             self.housekeeping()
-            self.next_housekeeping = time.monotonic() + tasks.HOUSEKEEPING_SECONDS
+            self.next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
         row, readable = self.claim()
         if row is not None:
             self.run_task(row)
@@ -189,7 +191,7 @@ class Command(BaseCommand):
         worker_id: str | None,
         **options: object,
     ) -> None:
-        if not tasks.is_outbox(tasks.send_email):
+        if not outbox.is_outbox(tasks.send_email):
             raise CommandError(
                 "run_worker needs TASK_BACKEND=database (with 'immediate' tasks run inline)."
             )

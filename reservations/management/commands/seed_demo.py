@@ -24,7 +24,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -348,7 +348,7 @@ class Command(BaseCommand):
 
     def _link(self, reservation: Reservation) -> str:
         try:
-            path = reverse("reservations:booking", kwargs={"token": reservation.token})
+            path = reservation.get_absolute_url()
         except NoReverseMatch:
             return ""
         return f"{settings.SITE_URL}{path}"

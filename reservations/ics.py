@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from reservations.models import EventKind, MeetingState, Reservation
+from reservations.models import EventKind, Reservation
 from reservations.rules import Status
 
 _ICAL_STATUS = {
@@ -32,15 +32,11 @@ def reservation_ics(reservation: Reservation) -> bytes:
         summary = _("オンライン職業相談（%(office)s）") % {"office": office.name}
         lines = [
             _("予約番号: %(reference)s") % {"reference": reservation.reference},
-            _("予約の確認・キャンセル: %(url)s")
-            % {"url": f"{settings.SITE_URL}/r/{reservation.token}/"},
+            _("予約の確認・キャンセル: %(url)s") % {"url": reservation.private_url},
             _("お問い合わせ・キャンセルのご連絡: %(office)s %(phone)s")
             % {"office": office.name, "phone": office.phone},
         ]
-        link_ready = (
-            reservation.meeting_state == MeetingState.READY and reservation.meeting_join_url
-        )
-        if link_ready:
+        if reservation.meeting_link_ready:
             lines.insert(1, _("参加用URL: %(url)s") % {"url": reservation.meeting_join_url})
             if reservation.meeting_passcode:
                 lines.insert(2, _("パスコード: %(code)s") % {"code": reservation.meeting_passcode})
@@ -60,7 +56,7 @@ def reservation_ics(reservation: Reservation) -> bytes:
     event.add("summary", summary)
     event.add("description", "\n".join(lines))
     event.add("status", _ICAL_STATUS.get(reservation.status, "CANCELLED"))
-    if link_ready:
+    if reservation.meeting_link_ready:
         event.add("location", reservation.meeting_join_url)
         event.add("url", reservation.meeting_join_url)
     calendar.add_component(event)

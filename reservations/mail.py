@@ -1,0 +1,241 @@
+"""Email to seekers: what a queued email says, and sending it once.
+
+An email is a row (`OutgoingEmail`) written by `outbox.email_enqueue` in the transaction of
+the change it tells about; the queue's `tasks.send_email` then calls `email_send`, which
+renders the message in the booking's language at send time and hands it to the mail server.
+This module neither queues nor changes bookings: it reads them and sends.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from reservations import rules
+from reservations.errors import WorkError
+from reservations.ics import reservation_ics
+from reservations.models import (
+    ActorKind,
+    EmailKind,
+    EmailStatus,
+    EventKind,
+    MeetingState,
+    OutgoingEmail,
+    Platform,
+    Reservation,
+    ReservationEvent,
+)
+from reservations.rules import Status
+
+if TYPE_CHECKING:
+    from django.core.mail import EmailMessage
+
+logger = logging.getLogger(__name__)
+
+# Emails whose content includes the session's link get the calendar file too.
+_WITH_CALENDAR = frozenset({EmailKind.CONFIRMED, EmailKind.REMINDER, EmailKind.MOVED})
+
+
+class EmailDeliveryError(WorkError):
+    """The mail server did not take the message; `message` names no person."""
+
+
+class EmailBusy(EmailDeliveryError):
+    """Another worker may be sending this very email right now."""
+
+
+class EmailRejected(EmailDeliveryError):
+    """The mail server refused the message for good (SMTP 5xx): retrying cannot help."""
+
+    permanent = True
+
+
+# --- Rendering ---------------------------------------------------------------------------
+
+
+def _event(email: OutgoingEmail) -> ReservationEvent | None:
+    event_id = email.context.get("event")
+    if not event_id:
+        return None
+    return ReservationEvent.objects.filter(pk=event_id, reservation_id=email.reservation_id).first()
+
+
+def email_context(email: OutgoingEmail) -> dict:
+    """What the templates of `email` see."""
+    reservation = email.reservation
+    event = _event(email)
+    context: dict = {
+        "reservation": reservation,
+        "office": reservation.office,
+        "site_url": settings.SITE_URL,
+        "booking_url": reservation.private_url,
+        "starts_at": reservation.slot.starts_at,
+        "ends_at": reservation.slot.ends_at,
+        "is_zoom": reservation.platform == Platform.ZOOM,
+        "meeting_ready": reservation.meeting_link_ready,
+        "event": event,
+        "by_staff": event is not None and event.actor_kind == ActorKind.STAFF,
+        "reason": event.reason if event is not None else "",
+        "previous_start": None,
+        "no_show_grace_minutes": int(rules.NO_SHOW_GRACE.total_seconds() // 60),
+    }
+    if event is not None and event.kind == EventKind.MOVED and event.details.get("from"):
+        context["previous_start"] = datetime.fromisoformat(event.details["from"])
+    context.update({k: v for k, v in email.context.items() if k != "event"})
+    return context
+
+
+def render_email(email: OutgoingEmail) -> EmailMessage:
+    """The message for `email`, in the seeker's language, with the .ics where it helps."""
+    reservation = email.reservation
+    language = reservation.language or settings.LANGUAGE_CODE
+    with translation.override(language):
+        context = email_context(email)
+        subject = " ".join(render_to_string(f"emails/{email.kind}.subject.txt", context).split())
+        text = render_to_string(f"emails/{email.kind}.txt", context)
+        html = render_to_string(f"emails/{email.kind}.html", context)
+    office = reservation.office
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        to=[reservation.email],
+        reply_to=[office.email] if office.email else None,
+        headers={"Message-ID": email.message_id, "Auto-Submitted": "auto-generated"},
+    )
+    message.attach_alternative(html, "text/html")
+    if (
+        email.kind in _WITH_CALENDAR
+        and reservation.status == Status.CONFIRMED
+        and context["meeting_ready"]
+    ):
+        message.attach(
+            f"hellowork-{reservation.reference}.ics",
+            reservation_ics(reservation).decode("utf-8"),
+            "text/calendar",
+        )
+    return message
+
+
+# --- Sending -----------------------------------------------------------------------------
+
+
+def email_still_wanted(email: OutgoingEmail, reservation: Reservation, now: datetime) -> bool:
+    """Whether the email still makes sense: a link for a cancelled booking does not."""
+    if reservation.anonymized_at is not None:
+        return False
+    if email.kind == EmailKind.CONFIRMED:
+        return (
+            reservation.status == Status.CONFIRMED
+            and reservation.meeting_state == MeetingState.READY
+            and now < reservation.slot.ends_at
+        )
+    if email.kind == EmailKind.REMINDER:
+        return reservation.status == Status.CONFIRMED and now < reservation.slot.starts_at
+    if email.kind == EmailKind.MOVED:
+        return reservation.is_active and now < reservation.slot.ends_at
+    if email.kind == EmailKind.TERMS_CHANGED:
+        # Art. 13 notice concerns the coming session only.
+        return reservation.is_active and now < reservation.slot.starts_at
+    if email.kind == EmailKind.BOOKING_LINK:
+        # The link is for seeing or cancelling a coming session; after that it helps no one.
+        return reservation.is_active and now < reservation.slot.starts_at
+    return True
+
+
+def _safe_error(exc: BaseException) -> str:
+    """What went wrong, without the addresses SMTP errors carry."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{type(exc).__name__} {exc.smtp_code}"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = sorted({str(code) for code, _msg in exc.recipients.values()})
+        return f"SMTPRecipientsRefused {','.join(codes)}"
+    return type(exc).__name__
+
+
+def refused_for_good(exc: BaseException) -> bool:
+    """Whether the mail server refused this message permanently (a 5xx for it, RFC 5321).
+
+    Anything else (no connection, a timeout, a 4xx, a login or server fault) is an outage
+    and only delays the email.
+    """
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _msg in exc.recipients.values()]
+        return bool(codes) and all(500 <= code < 600 for code in codes)
+    if isinstance(exc, smtplib.SMTPDataError):
+        return 500 <= exc.smtp_code < 600
+    return False
+
+
+def email_send(*, email_id: int, attempt: int = 1, now: datetime | None = None) -> str:
+    """Send one queued email, once: a sent or obsolete email is never sent again."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        email = (
+            OutgoingEmail.objects.select_for_update(of=("self",))
+            .select_related("reservation__slot", "reservation__office")
+            .filter(pk=email_id)
+            .first()
+        )
+        if email is None:
+            return "gone"
+        if email.status in (EmailStatus.SENT, EmailStatus.SKIPPED):
+            return email.status
+        if not email_still_wanted(email, email.reservation, now):
+            email.status = EmailStatus.SKIPPED
+            email.save(update_fields=["status"])
+            return email.status
+        # An attempt still within its lease belongs to a live worker: wait for it to end.
+        lease_end = (email.last_attempt_at or now) + timedelta(seconds=settings.TASK_LEASE_SECONDS)
+        if email.status == EmailStatus.SENDING and now < lease_end:
+            raise EmailBusy(
+                _("別の処理がこのメールを送信中です。"),
+                retry_after=(lease_end - now).total_seconds() + 1,
+            )
+        email.status = EmailStatus.SENDING
+        email.attempts += 1
+        email.last_attempt_at = now
+        email.save(update_fields=["status", "attempts", "last_attempt_at"])
+    # No lock is held while talking to the mail server (EMAIL_TIMEOUT bounds it).
+    try:
+        message = render_email(email)
+        message.send(using="default")
+    except Exception as exc:
+        error = _safe_error(exc)
+        permanent = refused_for_good(exc)
+        # DESIGN: an outage delays an email, never loses it; only a refusal for good stops,
+        # left failed for staff to see and resend (`email_resend`).
+        OutgoingEmail.objects.filter(pk=email.pk).update(
+            status=EmailStatus.FAILED if permanent else EmailStatus.RETRYING, last_error=error
+        )
+        logger.warning(
+            "email %s (%s) of booking %s not sent, attempt %d: %s",
+            email.pk,
+            email.kind,
+            email.reservation.reference,
+            attempt,
+            error,
+        )
+        if permanent:
+            raise EmailRejected(error) from None
+        if isinstance(exc, (OSError, smtplib.SMTPException)):
+            raise EmailDeliveryError(error) from None
+        raise
+    OutgoingEmail.objects.filter(pk=email.pk).update(
+        status=EmailStatus.SENT,
+        sent_at=timezone.now(),
+        subject=str(message.subject)[:255],
+        last_error="",
+    )
+    logger.info(
+        "email %s (%s) of booking %s sent", email.pk, email.kind, email.reservation.reference
+    )
+    return EmailStatus.SENT
