@@ -26,13 +26,10 @@ from django.utils.translation import gettext_lazy
 from consent import document, selectors, services
 from consent.models import ENVIRONMENT_ITEMS, Consent, TermsChangeNotice, TermsVersion
 from reservations import selectors as reservation_selectors
+from reservations.exports import csv_cell
 from reservations.rules import TOKYO
 
 logger = logging.getLogger(__name__)
-
-# Spreadsheet programs run a cell that starts with one of these as a formula; the user
-# agent and e-mail are typed by the public, so such cells are quoted (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _terms_state(version: TermsVersion) -> str:
@@ -226,11 +223,6 @@ class TermsVersionAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "consent/admin/publish_confirm.html", context)
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -259,7 +251,7 @@ def _csv_rows(consents: QuerySet[Consent]) -> Iterator[list[str]]:
     ]
     for consent in consents.iterator(chunk_size=500):
         yield [
-            _cell(v)
+            csv_cell(v)
             for v in (
                 consent.pk,
                 consent.reservation.reference,

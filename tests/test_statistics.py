@@ -19,8 +19,9 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from reservations import admin_views, selectors, services
-from reservations.admin_forms import StatisticsForm
+from reservations import selectors, services
+from reservations.admin import statistics as admin_statistics
+from reservations.admin.forms import StatisticsForm
 from reservations.models import Reservation
 from reservations.rules import Status
 from tests.admin_support import (
@@ -297,12 +298,12 @@ def test_the_page_links_to_its_csv(history, supervisor):
 
 
 def test_a_csv_cell_never_runs_as_a_formula(supervisor):
-    table = admin_views.StatisticsTable(
+    table = admin_statistics.StatisticsTable(
         header=["=HYPERLINK(1)", "+1", "@SUM(A1)"], rows=[["-1.5", 3, None]], total=["\tx", 0, ""]
     )
     form = StatisticsForm({"date_from": "2027-01", "date_to": "2027-01"}, today=date(2027, 1, 5))
     assert form.is_valid()
-    body = admin_views.statistics_csv(table, form).content.decode("utf-8").lstrip("\ufeff")
+    body = admin_statistics.statistics_csv(table, form).content.decode("utf-8").lstrip("\ufeff")
     assert list(csv.reader(io.StringIO(body))) == [
         ["'=HYPERLINK(1)", "'+1", "'@SUM(A1)"],
         ["'-1.5", "3", ""],

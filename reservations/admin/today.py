@@ -1,0 +1,169 @@
+"""本日の相談: the day's sessions and the requests that must be confirmed."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from reservations import rules, selectors
+from reservations.admin.actions import admin_context
+from reservations.models import (
+    Reservation,
+    ReservationEvent,
+)
+from reservations.rules import Status
+
+if TYPE_CHECKING:
+    from django.contrib.admin import ModelAdmin
+
+logger = logging.getLogger(__name__)
+
+
+# --- Today's sessions -------------------------------------------------------------------
+
+# Sessions of the day that the counselor works through (requests are listed apart).
+SESSION_STATUSES = (Status.CONFIRMED, Status.ATTENDED, Status.NO_SHOW)
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    reservation: Reservation
+    can_attend: bool
+    can_no_show: bool
+    overdue: bool  # Art. 6(4): ten minutes past the start, attendance not recorded
+    joined: bool  # the Zoom webhook saw the seeker join (and recorded the attendance)
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    reservation: Reservation
+    deadline: datetime
+    due_today: bool  # must be confirmed before the office next opens (rule 5)
+    late: bool  # the deadline has passed: confirming needs a reason
+
+
+# The today page looks at most this far from today; further dates are typing mistakes.
+_DAY_RANGE = timedelta(days=366)
+
+
+def _parse_day(raw: str | None, today: date) -> date:
+    try:
+        day = date.fromisoformat(raw) if raw else today
+    except ValueError:
+        return today
+    return day if abs(day - today) <= _DAY_RANGE else today
+
+
+def _next_office_day(day: date, office_rules: rules.OfficeRules) -> date:
+    candidate = day + timedelta(days=1)
+    for _step in range(60):
+        if rules.is_office_day(candidate, office_rules):
+            return candidate
+        candidate += timedelta(days=1)
+    return candidate
+
+
+def confirmation_due_before(now: datetime | None = None) -> datetime:
+    """Requests whose deadline falls before this moment must be confirmed today (rule 5).
+
+    The deadline is the end of the day before the session; when the office is closed in
+    between (a weekend, a holiday), the last chance is the current working day.
+    """
+    now = now or timezone.now()
+    today = now.astimezone(rules.TOKYO).date()
+    office = selectors.default_office()
+    office_rules = (
+        selectors.office_rules(office, today, today + timedelta(days=14))
+        if office is not None
+        else rules.OfficeRules()
+    )
+    return datetime.combine(_next_office_day(today, office_rules), time(0), tzinfo=rules.TOKYO)
+
+
+def today_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpResponse:
+    """本日の相談: the day's sessions in time order, and the requests waiting to be confirmed."""
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    now = timezone.now()
+    today = now.astimezone(rules.TOKYO).date()
+    day = _parse_day(request.GET.get("date"), today)
+    day_start = datetime.combine(day, time(0), tzinfo=rules.TOKYO)
+    sessions = [
+        SessionRow(
+            reservation=r,
+            can_attend=r.status == Status.CONFIRMED
+            and rules.can_mark_attended(r.slot.starts_at, now),
+            can_no_show=r.status == Status.CONFIRMED
+            and rules.can_mark_no_show(r.slot.starts_at, now),
+            overdue=r.status == Status.CONFIRMED and rules.is_no_show_due(r.slot.starts_at, now),
+            joined=r.joined_via_zoom,
+        )
+        for r in Reservation.objects.filter(
+            status__in=SESSION_STATUSES,
+            slot__starts_at__gte=day_start,
+            slot__starts_at__lt=day_start + timedelta(days=1),
+        )
+        .annotate(
+            joined_via_zoom=Exists(
+                ReservationEvent.objects.filter(
+                    reservation=OuterRef("pk"), to_status=Status.ATTENDED, details__source="zoom"
+                )
+            )
+        )
+        .select_related("slot")
+        .order_by("slot__starts_at", "id")
+    ]
+    # Rule 5: a request must be confirmed by the end of the day before its session; those
+    # whose deadline falls before the office next opens have to be dealt with today.
+    next_open = confirmation_due_before(now)
+    pending = []
+    for r in (
+        Reservation.objects.filter(status=Status.REQUESTED, slot__starts_at__gt=now)
+        .select_related("slot")
+        .order_by("slot__starts_at", "id")
+    ):
+        deadline = rules.confirmation_deadline(r.slot.starts_at)
+        pending.append(
+            PendingRow(
+                reservation=r,
+                deadline=deadline,
+                due_today=deadline <= next_open,
+                late=rules.is_late_confirmation(r.slot.starts_at, now),
+            )
+        )
+    counts = dict.fromkeys(SESSION_STATUSES, 0)
+    for row in sessions:
+        counts[row.reservation.status] += 1
+    return TemplateResponse(
+        request,
+        "reservations/admin/today.html",
+        admin_context(
+            model_admin,
+            request,
+            title=gettext("本日の相談") if day == today else gettext("相談の予定"),
+            day=day,
+            today=today,
+            is_today=day == today,
+            previous_day=day - timedelta(days=1),
+            next_day=day + timedelta(days=1),
+            sessions=sessions,
+            pending=pending,
+            due_today_count=sum(1 for row in pending if row.due_today),
+            confirmed_count=counts[Status.CONFIRMED],
+            attended_count=counts[Status.ATTENDED],
+            no_show_count=counts[Status.NO_SHOW],
+            overdue_count=sum(1 for row in sessions if row.overdue),
+            now=now,
+            can_change=model_admin.has_change_permission(request),
+            this_url=request.get_full_path(),
+        ),
+    )
