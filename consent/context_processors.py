@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from consent import selectors
-from reservations import selectors as reservation_selectors
+from reservations.offices import current_office
 
 
 def terms_notice(request: HttpRequest) -> dict:
@@ -14,9 +14,7 @@ def terms_notice(request: HttpRequest) -> dict:
     if request.path.startswith("/admin/"):
         return {}
     if not hasattr(request, "_terms_upcoming"):
-        if not hasattr(request, "_office"):
-            request._office = reservation_selectors.default_office()
-        office = request._office
+        office = current_office(request)
         request._terms_upcoming = (
             selectors.terms_announced(office.pk, timezone.now()) if office is not None else None
         )

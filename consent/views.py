@@ -11,18 +11,9 @@ from django.views.decorators.http import require_safe
 
 from consent import document, selectors
 from consent.models import TermsVersion
-from reservations import selectors as reservation_selectors
 from reservations.models import Office
+from reservations.offices import current_office_or_404
 from reservations.rules import TOKYO
-
-
-def _office(request: HttpRequest) -> Office:
-    # Shared with the context processors, so the page asks for the office once.
-    if not hasattr(request, "_office"):
-        request._office = reservation_selectors.default_office()
-    if request._office is None:
-        raise Http404
-    return request._office
 
 
 def _page(
@@ -63,7 +54,7 @@ def _page(
 @require_safe
 def terms_current(request: HttpRequest) -> HttpResponse:
     """`/terms/`: the terms in force today, with the issuer and date (Art. 13)."""
-    office = _office(request)
+    office = current_office_or_404(request)
     now = timezone.now()
     terms = selectors.terms_in_force(office.pk, now)
     if terms is None:
@@ -74,7 +65,7 @@ def terms_current(request: HttpRequest) -> HttpResponse:
 @require_safe
 def terms_version(request: HttpRequest, version: str) -> HttpResponse:
     """`/terms/<version>/`: any published version, past, present or announced."""
-    office = _office(request)
+    office = current_office_or_404(request)
     terms = selectors.terms_published(office.pk, version)
     if terms is None:
         raise Http404
@@ -84,7 +75,7 @@ def terms_version(request: HttpRequest, version: str) -> HttpResponse:
 @require_safe
 def terms_changes(request: HttpRequest, version: str) -> HttpResponse:
     """`/terms/<version>/changes/`: what differs from the version it replaces (Art. 13)."""
-    office = _office(request)
+    office = current_office_or_404(request)
     terms = selectors.terms_published(office.pk, version)
     if terms is None:
         raise Http404

@@ -79,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "reservations.context_processors.office",
+                "reservations.context_processors.booking_rules",
                 "consent.context_processors.terms_notice",
             ],
         },

@@ -1,14 +1,22 @@
-"""Template context every page needs: the office a seeker is dealing with."""
+"""Template context every page needs: the office a seeker is dealing with, and the rules'
+figures the pages quote (templates are given them, they never restate them)."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest
 
-from reservations import selectors
+from reservations import rules
+from reservations.offices import current_office
 
 
 def office(request: HttpRequest) -> dict:
     """The office (name and phone appear in every page's header and footer)."""
-    if not hasattr(request, "_office"):
-        request._office = selectors.default_office()
-    return {"office": request._office}
+    return {"office": current_office(request)}
+
+
+def booking_rules(request: HttpRequest) -> dict:
+    """The minutes of Art. 6(4) and of the attendance window, as the rules module has them."""
+    return {
+        "no_show_grace_minutes": rules.NO_SHOW_GRACE_MINUTES,
+        "attendance_early_minutes": rules.ATTENDANCE_EARLY_MINUTES,
+    }

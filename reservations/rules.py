@@ -26,10 +26,12 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 # Art. 6(1): one session is 30 minutes.
 SESSION_MINUTES = 30
 # Art. 6(4): ten minutes past the start without contact counts as a cancellation.
-NO_SHOW_GRACE = timedelta(minutes=10)
+NO_SHOW_GRACE_MINUTES = 10
+NO_SHOW_GRACE = timedelta(minutes=NO_SHOW_GRACE_MINUTES)
 # A counselor (or the Zoom webhook) may record attendance from shortly before the start,
 # while the seeker waits in the waiting room.
-ATTENDANCE_EARLY = timedelta(minutes=15)
+ATTENDANCE_EARLY_MINUTES = 15
+ATTENDANCE_EARLY = timedelta(minutes=ATTENDANCE_EARLY_MINUTES)
 # Year-end/new-year closure: 12/29 to 1/3 are holidays of every administrative organ
 # (行政機関の休日に関する法律 第1条), so no Hello Work is open then.
 YEAR_END_CLOSURE = ((12, 29), (12, 30), (12, 31), (1, 1), (1, 2), (1, 3))
@@ -319,7 +321,7 @@ def confirmation_deadline(slot_start: datetime) -> datetime:
 
 def horizon_end(now: datetime, rules: OfficeRules) -> date:
     """The last date requests are open for (rule 6)."""
-    return _local(now).date() + timedelta(days=rules.horizon_days)
+    return last_bookable_day(now, rules.horizon_days)
 
 
 def within_horizon(slot_start: datetime, now: datetime, rules: OfficeRules) -> bool:
@@ -542,3 +544,189 @@ def reminder_due(slot_start: datetime, confirmed_at: datetime | None, now: datet
     if not (due_at <= now < slot_start):
         return False
     return confirmed_at is None or confirmed_at < due_at
+
+
+# --- Who is the same person (rule 8) and whom a restriction covers (rule 12) ------------
+
+
+def same_person(
+    *, seeker_number: str, email: str, other_seeker_number: str, other_email: str
+) -> bool:
+    """Whether two bookings are the same person's (rule 8): the 求職番号, else the email.
+
+    Two bookings that both carry a 求職番号 are the same person only if the numbers match;
+    when either has none ("about to register", Art. 2(1)), the email decides. Symmetric.
+    `selectors.same_person` is this rule as a query.
+    """
+    if seeker_number and other_seeker_number:
+        return seeker_number == other_seeker_number
+    return email.strip().lower() == other_email.strip().lower()
+
+
+def restriction_covers(
+    *, restricted_number: str, restricted_email: str, seeker_number: str, email: str
+) -> bool:
+    """Whether a restriction on a 求職番号 and/or an email covers this person (rule 12).
+
+    Either identifier is enough: a person restricted by number cannot book by email alone,
+    and the reverse. `selectors.restriction_covers` is this rule as a query.
+    """
+    by_number = bool(restricted_number) and restricted_number == seeker_number
+    by_email = bool(restricted_email) and (
+        restricted_email.strip().lower() == email.strip().lower()
+    )
+    return by_number or by_email
+
+
+# --- What a booking allows now (rule 10), and what needs a counselor's attention ---------
+
+
+class BookingAction(StrEnum):
+    CONFIRM = "confirm"
+    REJECT = "reject"
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+    START_MEETING = "start_meeting"
+    RETRY_MEETING = "retry_meeting"
+    MOVE = "move"
+    CANCEL = "cancel"
+    BOOK_NEXT = "book_next"
+
+
+def can_confirm(status: str, slot_start: datetime, now: datetime) -> bool:
+    """Staff can confirm a request (or an expired one, rule 5) until the session starts."""
+    return can_transition(status, Status.CONFIRMED) and now < slot_start
+
+
+def can_reject(status: str, slot_start: datetime, now: datetime) -> bool:
+    """Staff can decline a request that has not started (Art. 12(1))."""
+    return status == Status.REQUESTED and now < slot_start
+
+
+def can_start_meeting(status: str, platform: str, meeting_state: str) -> bool:
+    """A counselor can open the Zoom room of a confirmed booking once it exists (rule 13)."""
+    return (
+        status == Status.CONFIRMED
+        and platform == Platform.ZOOM
+        and meeting_state == MeetingState.READY
+    )
+
+
+def can_book_next(status: str, *, anonymized: bool) -> bool:
+    """The next session can be booked from a confirmed or attended booking (Art. 6(2))."""
+    return status in (Status.CONFIRMED, Status.ATTENDED) and not anonymized
+
+
+def booking_actions(
+    *,
+    status: str,
+    platform: str,
+    meeting_state: str,
+    slot_start: datetime,
+    now: datetime,
+    anonymized: bool = False,
+) -> frozenset[BookingAction]:
+    """Every action staff may take on a booking now; buttons and services ask the same."""
+    allowed = {
+        BookingAction.CONFIRM: status == Status.REQUESTED and can_confirm(status, slot_start, now),
+        BookingAction.REJECT: can_reject(status, slot_start, now),
+        BookingAction.ATTENDED: status == Status.CONFIRMED and can_mark_attended(slot_start, now),
+        BookingAction.NO_SHOW: status == Status.CONFIRMED and can_mark_no_show(slot_start, now),
+        BookingAction.START_MEETING: can_start_meeting(status, platform, meeting_state),
+        BookingAction.RETRY_MEETING: can_retry_meeting(status, platform, meeting_state),
+        BookingAction.MOVE: can_move(status) and now < slot_start,
+        BookingAction.CANCEL: is_active(status) and can_staff_cancel(slot_start, now),
+        BookingAction.BOOK_NEXT: can_book_next(status, anonymized=anonymized),
+    }
+    return frozenset(action for action, ok in allowed.items() if ok)
+
+
+class Attention(StrEnum):
+    LATE = "late"  # past the rule-5 deadline: confirming needs a reason
+    DUE_TODAY = "due"  # must be confirmed today (rule 5)
+    OVERDUE = "overdue"  # started NO_SHOW_GRACE ago and no attendance recorded (Art. 6(4))
+    MEETING_FAILED = "failed"  # the Zoom meeting could not be made (rule 13)
+
+
+def attention(
+    *,
+    status: str,
+    meeting_state: str,
+    slot_start: datetime,
+    now: datetime,
+    due_before: datetime,
+) -> Attention | None:
+    """What about a booking needs a counselor now, most urgent first, or None."""
+    if status == Status.REQUESTED and slot_start > now:
+        if is_late_confirmation(slot_start, now):
+            return Attention.LATE
+        if confirmation_deadline(slot_start) <= due_before:
+            return Attention.DUE_TODAY
+    if status == Status.CONFIRMED and is_no_show_due(slot_start, now):
+        return Attention.OVERDUE
+    if status == Status.CONFIRMED and meeting_state == MeetingState.FAILED:
+        return Attention.MEETING_FAILED
+    return None
+
+
+def confirmation_due_before(now: datetime, rules: OfficeRules) -> datetime:
+    """Requests whose deadline falls before this moment must be confirmed today (rule 5).
+
+    The deadline is the end of the day before the session; when the office is closed in
+    between (a weekend, a holiday), the last chance is the current working day.
+    """
+    candidate = _local(now).date() + timedelta(days=1)
+    for _step in range(60):
+        if is_office_day(candidate, rules):
+            break
+        candidate += timedelta(days=1)
+    return datetime.combine(candidate, time(0), tzinfo=TOKYO)
+
+
+def attended_in_session(joined: datetime, slot_start: datetime, slot_end: datetime) -> bool:
+    """Whether joining the meeting at `joined` counts as attending this session.
+
+    From ATTENDANCE_EARLY before the start (people open the room early) to the end.
+    """
+    return slot_start - ATTENDANCE_EARLY <= joined <= slot_end
+
+
+def meeting_retry_due(
+    *, status: str, platform: str, meeting_state: str, slot_end: datetime, now: datetime
+) -> bool:
+    """Whether the periodic job should try a booking's meeting again (rule 13)."""
+    return can_retry_meeting(status, platform, meeting_state) and now < slot_end
+
+
+# --- Office windows as supervisors enter them (DESIGN rules 2–3) --------------------------
+
+
+class WindowProblem(StrEnum):
+    WEEKEND = "weekend"
+    ENDS_BEFORE_START = "ends_before_start"
+    SHORTER_THAN_SESSION = "shorter_than_session"
+    NOT_WHOLE_SESSIONS = "not_whole_sessions"
+
+
+def window_problem(weekday: int, start: time, end: time, slot_minutes: int) -> WindowProblem | None:
+    """What is wrong with a weekly session window, or None when it can hold sessions."""
+    if weekday >= 5:
+        return WindowProblem.WEEKEND  # rule 3: the office is open Monday to Friday only
+    if end <= start:
+        return WindowProblem.ENDS_BEFORE_START  # a window past midnight would leave the day
+    minutes = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+    if minutes < slot_minutes:
+        return WindowProblem.SHORTER_THAN_SESSION
+    if minutes % slot_minutes:
+        return WindowProblem.NOT_WHOLE_SESSIONS  # Art. 6(2)③: no slot straddles the end
+    return None
+
+
+def windows_overlap(first: tuple[int, time, time], second: tuple[int, time, time]) -> bool:
+    """Whether two (weekday, start, end) windows share any minute."""
+    return first[0] == second[0] and first[1] < second[2] and second[1] < first[2]
+
+
+def last_bookable_day(now: datetime, horizon_days: int) -> date:
+    """The last date requests are open for (rule 6)."""
+    return _local(now).date() + timedelta(days=horizon_days)

@@ -85,20 +85,27 @@ class Availability:
 
 
 def availability(
-    office: Office, first: date, last: date, now: datetime, *, include_full: bool = False
+    office: Office,
+    first: date,
+    last: date,
+    now: datetime,
+    *,
+    include_full: bool = False,
+    loaded_rules: rules.OfficeRules | None = None,
 ) -> list[Availability]:
     """Slots a seeker could request now in `first`..`last`, with the places left.
 
     A fixed number of queries whatever the range: windows, closures, overrides, counts.
     The range is first narrowed to what could be requestable at all (tomorrow up to the
     horizon, rule 6), so absurd dates cost nothing and cannot overflow the calendar.
+    `loaded_rules`, when the caller has loaded them for a wider range, saves those queries.
     """
     today = now.astimezone(rules.TOKYO).date()
     first = max(first, today + timedelta(days=1))
-    last = min(last, today + timedelta(days=office.horizon_days))
+    last = min(last, rules.last_bookable_day(now, office.horizon_days))
     if first > last:
         return []
-    office_rules_ = office_rules(office, first, last)
+    office_rules_ = loaded_rules or office_rules(office, first, last)
     held = booked_counts(office, first, last)
     result = []
     for slot in rules.requestable_slots(first, last, now, office_rules_):
@@ -108,13 +115,29 @@ def availability(
     return result
 
 
+def restrictions_covering(*, seeker_number: str, email: str) -> Q:
+    """Restrictions that cover this person: `rules.restriction_covers` as a query."""
+    person = Q(email__iexact=email.strip()) if email.strip() else Q(pk__in=[])
+    if seeker_number:
+        person |= Q(seeker_number=seeker_number)
+    return person
+
+
+def covered_by_restriction(*, seeker_number: object, email: object) -> Q:
+    """Bookings a restriction on this 求職番号 and/or email covers (`rules.restriction_covers`).
+
+    The values may be `OuterRef`s, so that a list can count them per restriction.
+    """
+    return (Q(seeker_number=seeker_number) & ~Q(seeker_number="")) | (
+        Q(email__iexact=email) & ~Q(email="")
+    )
+
+
 def active_restriction(
     office: Office, *, seeker_number: str, email: str, now: datetime
 ) -> Restriction | None:
     """The restriction in force for this person, if any (rule 12)."""
-    person = Q(email__iexact=email.strip()) if email else Q(pk__in=[])
-    if seeker_number:
-        person |= Q(seeker_number=seeker_number)
+    person = restrictions_covering(seeker_number=seeker_number, email=email)
     return (
         Restriction.objects.filter(person, office=office, lifted_at__isnull=True)
         .filter(starts_at__lte=now)
@@ -124,11 +147,7 @@ def active_restriction(
 
 
 def same_person(*, seeker_number: str, email: str) -> Q:
-    """Bookings of the same person (rule 8): the same 求職番号, else the same email.
-
-    Two bookings that both carry a 求職番号 are the same person only if the numbers match;
-    when either has none, the email decides. The relation is symmetric.
-    """
+    """Bookings of the same person: `rules.same_person` (rule 8) as a query."""
     same_email = Q(email__iexact=email.strip())
     if not seeker_number:
         return same_email

@@ -662,10 +662,12 @@ def _apply_no_show_threshold(reservation: Reservation, *, now: datetime) -> Rest
     ):
         return None
     since = now - timedelta(days=office.no_show_window_days)
+    # Rule 8: no-shows made with and without the 求職番号 are the same person's.
+    person = selectors.same_person(seeker_number=reservation.seeker_number, email=reservation.email)
     times = list(
         Reservation.objects.filter(
+            person,
             office=office,
-            person_key=reservation.person_key,
             status=Status.NO_SHOW,
             slot__starts_at__gte=since,
         ).values_list("slot__starts_at", flat=True)
@@ -712,9 +714,16 @@ def reservation_move(
         if reservation.slot.starts_at == target.start:
             raise ReservationError(_("今と同じ日時です。"), code="same_slot")
         slot_row = _lock_slot(office, target)
-        if slot_row.reservations.filter(
-            person_key=reservation.person_key, status__in=rules.ACTIVE_STATUSES
-        ).exists():
+        if (
+            slot_row.reservations.filter(
+                selectors.same_person(
+                    seeker_number=reservation.seeker_number, email=reservation.email
+                ),
+                status__in=rules.ACTIVE_STATUSES,
+            )
+            .exclude(pk=reservation.pk)
+            .exists()
+        ):
             raise LimitReached(_("この方は移動先の日時にすでに予約があります。"))
         if _held(slot_row) >= target.capacity:
             raise SlotFull(_("移動先の日時は満席です。"))
@@ -855,10 +864,7 @@ def reservation_book_next(
         # Lock order as everywhere: person, then booking, then slot.
         _lock_person(seeker_number=source_reservation.seeker_number, email=source_reservation.email)
         source = _lock_reservation(source_reservation)
-        if source.anonymized_at is not None or source.status not in (
-            Status.CONFIRMED,
-            Status.ATTENDED,
-        ):
+        if not rules.can_book_next(source.status, anonymized=source.anonymized_at is not None):
             raise ReservationError(
                 _("次回の予約は、確定済みまたは相談済みの予約から作成できます。"),
                 code="source_status",
@@ -921,10 +927,8 @@ def reservation_meeting_retry(
     now = now or timezone.now()
     with transaction.atomic():
         reservation = _lock_reservation(reservation)
-        if (
-            reservation.status != Status.CONFIRMED
-            or reservation.platform != Platform.ZOOM
-            or reservation.meeting_state not in (MeetingState.PENDING, MeetingState.FAILED)
+        if not rules.can_retry_meeting(
+            reservation.status, reservation.platform, reservation.meeting_state
         ):
             raise ReservationError(
                 _("会議リンクの再作成は、リンクがまだない確定済みの Zoom の予約だけにできます。"),

@@ -34,8 +34,8 @@ from reservations.forms import (
 )
 from reservations.ics import reservation_ics
 from reservations.models import MeetingState, Office, Reservation
+from reservations.offices import current_office_or_404
 from reservations.rules import Status
-from reservations.selectors import Availability
 
 # How many sessions the home page offers directly.
 HOME_SLOTS = 6
@@ -53,15 +53,6 @@ SLOT_REFUSALS = {refusal.value for refusal in rules.RequestRefusal}
 # --- shared pieces --------------------------------------------------------------------
 
 
-def _office(request: HttpRequest) -> Office:
-    office = selectors.default_office()
-    if office is None:
-        raise Http404
-    # The context processors reuse it instead of asking the database again.
-    request._office = office
-    return office
-
-
 def _today(now: datetime) -> date:
     return now.astimezone(rules.TOKYO).date()
 
@@ -73,17 +64,16 @@ def _booking_window(office: Office, now: datetime) -> BookingWindow:
     and the held places per slot.
     """
     today = _today(now)
-    last = today + timedelta(days=office.horizon_days)
+    last = rules.last_bookable_day(now, office.horizon_days)
     # Load the calendar to the end of the horizon's week so the week view can say why its
     # last days are closed.
     calendar_last = last + timedelta(days=6 - last.weekday())
     office_rules = selectors.office_rules(office, today, calendar_last)
-    held = selectors.booked_counts(office, today, last)
     available = {
-        slot.start: Availability(
-            slot=slot, remaining=max(slot.capacity - held.get(slot.start, 0), 0)
+        a.slot.start: a
+        for a in selectors.availability(
+            office, today, last, now, include_full=True, loaded_rules=office_rules
         )
-        for slot in rules.requestable_slots(today, last, now, office_rules)
     }
     return BookingWindow(now=now, rules=office_rules, availability=available)
 
@@ -105,7 +95,7 @@ def _private(response: HttpResponse) -> HttpResponse:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """What online counselling is, who may use it, and the next sessions to book."""
-    office = _office(request)
+    office = current_office_or_404(request)
     now = timezone.now()
     window = _booking_window(office, now)
     next_slots = [a for _start, a in sorted(window.availability.items()) if not a.is_full]
@@ -154,7 +144,7 @@ def _closed_label(day: date, office_rules: rules.OfficeRules) -> str:
 
 
 def _week_days(monday: date, window: BookingWindow) -> list[DayColumn]:
-    horizon = _today(window.now) + timedelta(days=window.rules.horizon_days)
+    horizon = rules.horizon_end(window.now, window.rules)
     weekdays_with_sessions = {w.weekday for w in window.rules.windows}
     days = []
     for offset in range(7):
@@ -186,12 +176,12 @@ def _week_days(monday: date, window: BookingWindow) -> list[DayColumn]:
 @require_GET
 def week(request: HttpRequest) -> HttpResponse:
     """One week of sessions, open ones to book, full and closed ones explained."""
-    office = _office(request)
+    office = current_office_or_404(request)
     now = timezone.now()
     window = _booking_window(office, now)
     today = _today(now)
     first_monday = today - timedelta(days=today.weekday())
-    horizon = today + timedelta(days=office.horizon_days)
+    horizon = rules.last_bookable_day(now, office.horizon_days)
     last_monday = horizon - timedelta(days=horizon.weekday())
     try:
         asked = date.fromisoformat(request.GET.get("week", ""))
@@ -300,7 +290,7 @@ def too_many_requests(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def request_booking(request: HttpRequest) -> HttpResponse:
     """The request form (step 1), its confirmation (step 2) and the sending of it."""
-    office = _office(request)
+    office = current_office_or_404(request)
     now = timezone.now()
     window = _booking_window(office, now)
     terms = terms_in_force(office.pk, now)
@@ -435,7 +425,7 @@ def _refusal(
 @require_GET
 def done(request: HttpRequest) -> HttpResponse:
     """Step 3: the reference, what happens next, and the private link."""
-    _office(request)
+    current_office_or_404(request)
     reservation = selectors.reservation_by_token(request.session.get(DONE_SESSION_KEY, ""))
     if reservation is None:
         return redirect("reservations:home")
@@ -457,7 +447,7 @@ def done(request: HttpRequest) -> HttpResponse:
 
 
 def _booking_or_404(request: HttpRequest, token: str) -> Reservation:
-    _office(request)
+    current_office_or_404(request)
     reservation = selectors.reservation_by_token(token)
     if reservation is None:
         # The same friendly page for an unknown, mistyped or erased link: nothing leaks.

@@ -97,7 +97,7 @@ def _participant_joined(payload: dict, now: datetime) -> str:
         return "host"  # the counselor opening the room is not the seeker attending
     joined = _joined_at(participant, now)
     slot = reservation.slot
-    if not (slot.starts_at - rules.ATTENDANCE_EARLY <= joined <= slot.ends_at):
+    if not rules.attended_in_session(joined, slot.starts_at, slot.ends_at):
         return "outside the session"
     try:
         services.reservation_mark_attended(

@@ -247,17 +247,23 @@ class ReservationAdmin(admin.ModelAdmin):
 
     @staticmethod
     def _attention(obj: Reservation, now: datetime, due_before: datetime) -> str:
-        start = obj.slot.starts_at
-        if obj.status == Status.REQUESTED and start > now:
-            if rules.is_late_confirmation(start, now):
-                return badge("flag", "late", gettext("確定期限切れ（理由が必要）"))
-            if rules.confirmation_deadline(start) <= due_before:
-                return badge("flag", "due", gettext("本日が確定期限"))
-        if obj.status == Status.CONFIRMED and rules.is_no_show_due(start, now):
-            return badge("flag", "overdue", gettext("開始10分経過・参加未記録"))
-        if obj.status == Status.CONFIRMED and obj.meeting_state == MeetingState.FAILED:
-            return badge("flag", "failed", gettext("会議作成に失敗"))
-        return ""
+        flag = rules.attention(
+            status=obj.status,
+            meeting_state=obj.meeting_state,
+            slot_start=obj.slot.starts_at,
+            now=now,
+            due_before=due_before,
+        )
+        if flag is None:
+            return ""
+        labels = {
+            rules.Attention.LATE: gettext("確定期限切れ（理由が必要）"),
+            rules.Attention.DUE_TODAY: gettext("本日が確定期限"),
+            rules.Attention.OVERDUE: gettext("開始%(minutes)s分経過・参加未記録")
+            % {"minutes": rules.NO_SHOW_GRACE_MINUTES},
+            rules.Attention.MEETING_FAILED: gettext("会議作成に失敗"),
+        }
+        return badge("flag", flag.value, labels[flag])
 
     def get_list_display(self, request: HttpRequest) -> list:
         # "Due today" needs the office calendar: work it out once per page, not per row.
@@ -478,62 +484,67 @@ class ReservationAdmin(admin.ModelAdmin):
         def act(name: str) -> str:
             return reverse("admin:reservations_reservation_act", args=[obj.pk, name])
 
+        allowed = rules.booking_actions(
+            status=obj.status,
+            platform=obj.platform,
+            meeting_state=obj.meeting_state,
+            slot_start=start,
+            now=now,
+            anonymized=obj.anonymized_at is not None,
+        )
+        Action = rules.BookingAction
         buttons: list[dict] = []
-        if obj.status == Status.REQUESTED and now < start:
-            spec = actions.ACTIONS["confirm"]
+        if Action.CONFIRM in allowed:
             quick = obj.platform == Platform.ZOOM and not rules.is_late_confirmation(start, now)
             buttons.append(
-                {"label": spec.label, "url": act("confirm"), "post": quick, "primary": True}
+                {
+                    "label": actions.ACTIONS["confirm"].label,
+                    "url": act("confirm"),
+                    "post": quick,
+                    "primary": True,
+                }
             )
+        if Action.REJECT in allowed:
             buttons.append({"label": actions.ACTIONS["reject"].label, "url": act("reject")})
-        if obj.status == Status.CONFIRMED:
-            if rules.can_mark_attended(start, now):
-                buttons.append(
-                    {
-                        "label": actions.ACTIONS["attended"].label,
-                        "url": act("attended"),
-                        "post": True,
-                        "primary": True,
-                    }
-                )
-            if rules.can_mark_no_show(start, now):
-                buttons.append(
-                    {
-                        "label": actions.ACTIONS["no_show"].label,
-                        "url": act("no_show"),
-                        "post": True,
-                    }
-                )
-            if obj.platform == Platform.ZOOM and obj.meeting_state == MeetingState.READY:
-                buttons.append(
-                    {
-                        "label": gettext("Zoom で相談を開始（ホスト）"),
-                        "url": reverse("admin:reservations_reservation_start", args=[obj.pk]),
-                        "new_tab": True,
-                    }
-                )
-            if obj.platform == Platform.ZOOM and obj.meeting_state != MeetingState.READY:
-                buttons.append(
-                    {
-                        "label": actions.ACTIONS["retry_meeting"].label,
-                        "url": act("retry_meeting"),
-                        "post": True,
-                    }
-                )
-        if rules.can_move(obj.status) and now < start:
+        if Action.ATTENDED in allowed:
+            buttons.append(
+                {
+                    "label": actions.ACTIONS["attended"].label,
+                    "url": act("attended"),
+                    "post": True,
+                    "primary": True,
+                }
+            )
+        if Action.NO_SHOW in allowed:
+            buttons.append(
+                {"label": actions.ACTIONS["no_show"].label, "url": act("no_show"), "post": True}
+            )
+        if Action.START_MEETING in allowed:
+            buttons.append(
+                {
+                    "label": gettext("Zoom で相談を開始（ホスト）"),
+                    "url": reverse("admin:reservations_reservation_start", args=[obj.pk]),
+                    "new_tab": True,
+                }
+            )
+        if Action.RETRY_MEETING in allowed:
+            buttons.append(
+                {
+                    "label": actions.ACTIONS["retry_meeting"].label,
+                    "url": act("retry_meeting"),
+                    "post": True,
+                }
+            )
+        if Action.MOVE in allowed:
             buttons.append(
                 {
                     "label": gettext("日時を変更する"),
                     "url": reverse("admin:reservations_reservation_move", args=[obj.pk]),
                 }
             )
-        if rules.is_active(obj.status) and rules.can_staff_cancel(start, now):
+        if Action.CANCEL in allowed:
             buttons.append({"label": actions.ACTIONS["cancel"].label, "url": act("cancel")})
-        if (
-            obj.status in (Status.CONFIRMED, Status.ATTENDED)
-            and obj.anonymized_at is None
-            and self.can_book_next(request)
-        ):
+        if Action.BOOK_NEXT in allowed and self.can_book_next(request):
             buttons.append(
                 {
                     "label": gettext("次回の予約を作成する"),

@@ -60,9 +60,12 @@ class RestrictionStateFilter(admin.SimpleListFilter):
 
 def _no_shows_of_person() -> QuerySet:
     """A person's no-shows at the restriction's office: by 求職番号, or by email (rule 8)."""
-    return Reservation.objects.filter(office=OuterRef("office"), status=Status.NO_SHOW).filter(
-        (Q(seeker_number=OuterRef("seeker_number")) & ~Q(seeker_number=""))
-        | (Q(email__iexact=OuterRef("email")) & ~Q(email=""))
+    return Reservation.objects.filter(
+        selectors.covered_by_restriction(
+            seeker_number=OuterRef("seeker_number"), email=OuterRef("email")
+        ),
+        office=OuterRef("office"),
+        status=Status.NO_SHOW,
     )
 
 
@@ -187,9 +190,7 @@ class RestrictionAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("連絡なし不参加の記録（第6条(4)）"))
     def no_show_history(self, obj: Restriction) -> str:
-        query = Q(seeker_number=obj.seeker_number) if obj.seeker_number else Q(pk__in=[])
-        if obj.email:
-            query |= Q(email__iexact=obj.email)
+        query = selectors.covered_by_restriction(seeker_number=obj.seeker_number, email=obj.email)
         rows = (
             Reservation.objects.filter(query, office_id=obj.office_id, status=Status.NO_SHOW)
             .select_related("slot")

@@ -63,21 +63,8 @@ def _parse_day(raw: str | None, today: date) -> date:
     return day if abs(day - today) <= _DAY_RANGE else today
 
 
-def _next_office_day(day: date, office_rules: rules.OfficeRules) -> date:
-    candidate = day + timedelta(days=1)
-    for _step in range(60):
-        if rules.is_office_day(candidate, office_rules):
-            return candidate
-        candidate += timedelta(days=1)
-    return candidate
-
-
 def confirmation_due_before(now: datetime | None = None) -> datetime:
-    """Requests whose deadline falls before this moment must be confirmed today (rule 5).
-
-    The deadline is the end of the day before the session; when the office is closed in
-    between (a weekend, a holiday), the last chance is the current working day.
-    """
+    """Requests whose deadline falls before this moment must be confirmed today (rule 5)."""
     now = now or timezone.now()
     today = now.astimezone(rules.TOKYO).date()
     office = selectors.default_office()
@@ -86,7 +73,7 @@ def confirmation_due_before(now: datetime | None = None) -> datetime:
         if office is not None
         else rules.OfficeRules()
     )
-    return datetime.combine(_next_office_day(today, office_rules), time(0), tzinfo=rules.TOKYO)
+    return rules.confirmation_due_before(now, office_rules)
 
 
 def today_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpResponse:
