@@ -48,7 +48,7 @@ FROZEN_TERMS_FIELDS = (
     "published_at",
     "published_by",
 )
-# What the retention purge may blank in a consent, once (DESIGN rule 15, Art. 8).
+# What the retention purge may blank in a consent, once (rule 15, Art. 8).
 CONSENT_PERSONAL_FIELDS = ("seeker_number", "email", "ip_address", "user_agent")
 
 VERSION_LABEL = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
@@ -215,7 +215,7 @@ class ConsentQuerySet(models.QuerySet):
         raise ImmutableRecordError("consent records are append-only")
 
     def anonymize(self, *, now: Any) -> int:
-        """Blank the personal data of these consents, once (DESIGN rule 15).
+        """Blank the personal data of these consents, once (rule 15).
 
         The one change a consent may undergo: what was agreed, when and how stays.
         """

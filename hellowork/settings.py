@@ -202,7 +202,7 @@ ZOOM_OAUTH_URL = env.str("ZOOM_OAUTH_URL", default="https://zoom.us/oauth/token"
 ZOOM_TIMEOUT = env.float("ZOOM_TIMEOUT", default=10.0)
 ZOOM_WEBHOOK_SECRET_TOKEN = env.str("ZOOM_WEBHOOK_SECRET_TOKEN", default="")
 
-# Personal data of finished bookings is erased after this many days (DESIGN rule 15).
+# Personal data of finished bookings is erased after this many days (rule 15).
 RETENTION_DAYS = env.int("RETENTION_DAYS", default=365)
 
 # Request-form rate limits (per IP and per 求職番号), requests per hour.
@@ -237,7 +237,7 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 
-# Logs carry no personal data (DESIGN rule 15): references and ids only.
+# Logs carry no personal data (rule 15): references and ids only.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -2,7 +2,7 @@
 
 Django's request logger writes the path of every 4xx/5xx response; a private link's token
 is a credential (whoever has it can cancel the booking), so it is masked before any
-handler sees it (DESIGN rule 15).
+handler sees it (rule 15).
 """
 
 from __future__ import annotations

@@ -211,8 +211,8 @@ def email_send(*, email_id: int, attempt: int = 1, now: datetime | None = None) 
     except Exception as exc:
         error = _safe_error(exc)
         permanent = refused_for_good(exc)
-        # DESIGN: an outage delays an email, never loses it; only a refusal for good stops,
-        # left failed for staff to see and resend (`email_resend`).
+        # An outage delays an email, never loses it (docs/architecture.md); only a refusal
+        # for good stops, left failed for staff to see and resend (`services.email_resend`).
         OutgoingEmail.objects.filter(pk=email.pk).update(
             status=EmailStatus.FAILED if permanent else EmailStatus.RETRYING, last_error=error
         )

@@ -261,7 +261,7 @@ class Reservation(models.Model):
         # Personal data leaves the system only for supervisors (Art. 7(2), 8).
         permissions = [
             ("export_reservation", _("予約を書き出せる")),
-            # Counts only, for the office's supervisors (DESIGN rule 15, Art. 7(1)).
+            # Counts only, for the office's supervisors (rule 15, Art. 7(1)).
             ("view_statistics", _("利用状況の統計を見られる")),
         ]
         indexes = [models.Index(fields=["status"], name="reservation_status_idx")]

@@ -2,7 +2,7 @@
 
 Services, the meeting sync and the consent app call this to say "send this email" or "bring
 this booking's meeting in line"; the row commits or rolls back with their change, so work is
-never lost for a change that committed nor done for one that did not (DESIGN, notifications).
+never lost for a change that committed nor done for one that did not (docs/architecture.md).
 It only queues: rendering and sending live in `mail`, Zoom in `meetings.sync`.
 """
 

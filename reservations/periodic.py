@@ -117,7 +117,7 @@ PERIODIC_JOBS: dict[str, PeriodicJobSpec] = {
     "sweep": PeriodicJobSpec(timedelta(minutes=1), _sweep),
     "reminders": PeriodicJobSpec(timedelta(minutes=5), _reminders),
     "meetings": PeriodicJobSpec(timedelta(minutes=10), meetings_resync),
-    # DESIGN: an outage delays emails but never loses them, whatever became of their task.
+    # An outage delays emails but never loses them, whatever became of their task.
     "emails": PeriodicJobSpec(timedelta(minutes=10), _emails),
     # Art. 13: people who booked after a new version was announced are told too.
     "terms_notices": PeriodicJobSpec(timedelta(hours=1), _terms_notices),

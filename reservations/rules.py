@@ -2,7 +2,8 @@
 
 Nothing here touches the database or the clock: every function receives the office's
 rules (`OfficeRules`) and, where time matters, `now`. Services and views call these; the
-tests exercise them exhaustively. Article numbers refer to the terms of use (令和5年4月1日).
+tests exercise them exhaustively. Article numbers refer to the terms of use (令和5年4月1日);
+"rule N" here and in every module's comments is rule N of docs/rules.md.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ YEAR_END_CLOSURE = ((12, 29), (12, 30), (12, 31), (1, 1), (1, 2), (1, 3))
 
 
 class Status(TextChoices):
-    """Where a booking is in its life (DESIGN rule 10)."""
+    """Where a booking is in its life (rule 10)."""
 
     REQUESTED = "requested", _("申込受付")
     CONFIRMED = "confirmed", _("予約確定")
@@ -65,10 +66,10 @@ class MeetingState(TextChoices):
     FAILED = "failed", _("作成失敗（再試行中）")
 
 
-# Requested and confirmed bookings both hold capacity (DESIGN rule 4).
+# Requested and confirmed bookings both hold capacity (rule 4).
 ACTIVE_STATUSES = frozenset({Status.REQUESTED, Status.CONFIRMED})
 
-# DESIGN rule 10: the only moves a booking can make.
+# rule 10: the only moves a booking can make.
 TRANSITIONS: Mapping[str, frozenset[str]] = {
     Status.REQUESTED: frozenset(
         {Status.CONFIRMED, Status.EXPIRED, Status.REJECTED, Status.CANCELLED}
@@ -85,17 +86,17 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
 
 
 def can_transition(current: str, target: str) -> bool:
-    """Whether a booking in `current` may move to `target` (DESIGN rule 10)."""
+    """Whether a booking in `current` may move to `target` (rule 10)."""
     return target in TRANSITIONS.get(current, frozenset())
 
 
 def is_active(status: str) -> bool:
-    """Whether a booking in this status holds a place (DESIGN rule 4)."""
+    """Whether a booking in this status holds a place (rule 4)."""
     return status in ACTIVE_STATUSES
 
 
 def can_move(status: str) -> bool:
-    """Staff can move a requested or confirmed booking to another slot (DESIGN rule 10)."""
+    """Staff can move a requested or confirmed booking to another slot (rule 10)."""
     return status in ACTIVE_STATUSES
 
 
@@ -115,7 +116,7 @@ def can_retry_meeting(status: str, platform: str, meeting_state: str) -> bool:
 
 
 class ClosedReason(StrEnum):
-    """Why a day offers no sessions (DESIGN rule 3)."""
+    """Why a day offers no sessions (rule 3)."""
 
     WEEKEND = "weekend"
     HOLIDAY = "holiday"
@@ -174,7 +175,7 @@ def _local(moment: datetime) -> datetime:
     return moment.astimezone(TOKYO)
 
 
-# --- Calendar (DESIGN rule 3) ---------------------------------------------------------
+# --- Calendar (rule 3) ---------------------------------------------------------
 
 
 @lru_cache(maxsize=64)
@@ -250,7 +251,7 @@ def previous_office_day(day: date, rules: OfficeRules) -> date:
     return _walk_back(day, lambda candidate: is_office_day(candidate, rules))
 
 
-# --- Slots (DESIGN rules 1, 2, 4) -----------------------------------------------------
+# --- Slots (rules 1, 2, 4) -----------------------------------------------------
 
 
 def slots_for_day(day: date, rules: OfficeRules) -> list[Slot]:
@@ -298,7 +299,7 @@ def find_slot(start: datetime, rules: OfficeRules) -> Slot | None:
     return None
 
 
-# --- Deadlines (DESIGN rules 5, 6, 11) ------------------------------------------------
+# --- Deadlines (rules 5, 6, 11) ------------------------------------------------
 
 
 def request_cutoff(slot_start: datetime, rules: OfficeRules) -> datetime:
@@ -424,7 +425,7 @@ def no_show_threshold_reached(
     return sum(1 for moment in no_show_times if since <= moment <= now) >= threshold
 
 
-# --- 求職番号 (DESIGN rule 7) -------------------------------------------------------------
+# --- 求職番号 (rule 7) -------------------------------------------------------------
 
 SEEKER_OFFICE_DIGITS = 5
 SEEKER_SERIAL_MIN_DIGITS = 1
@@ -698,7 +699,7 @@ def meeting_retry_due(
     return can_retry_meeting(status, platform, meeting_state) and now < slot_end
 
 
-# --- Office windows as supervisors enter them (DESIGN rules 2–3) --------------------------
+# --- Office windows as supervisors enter them (rules 2–3) --------------------------
 
 
 class WindowProblem(StrEnum):

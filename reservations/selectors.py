@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db.models import Count, DateField, DurationField, F, Q, QuerySet, Sum
@@ -72,6 +72,16 @@ def booked_counts(office: Office, first: date, last: date) -> dict[datetime, int
         .annotate(held=Count("id"))
     )
     return {row["slot__starts_at"]: row["held"] for row in rows}
+
+
+def held_places(office: Office, day: date, start: time | None = None) -> int:
+    """Places held (requested or confirmed) on `day`, or in the slot starting at `start`."""
+    if start is not None:
+        moment = datetime.combine(day, start, tzinfo=rules.TOKYO)
+        return Reservation.objects.filter(
+            office=office, status__in=rules.ACTIVE_STATUSES, slot__starts_at=moment
+        ).count()
+    return sum(booked_counts(office, day, day).values())
 
 
 @dataclass(frozen=True)
@@ -181,7 +191,7 @@ def reservation_by_token(token: str) -> Reservation | None:
     )
 
 
-# --- Statistics for supervisors: counts only, never who (DESIGN rule 15) ----------------
+# --- Statistics for supervisors: counts only, never who (rule 15) ----------------
 
 
 @dataclass(frozen=True)

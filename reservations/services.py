@@ -36,6 +36,8 @@ from reservations.errors import (
 from reservations.meetings.sync import meeting_start_url, meeting_sync_enqueue
 from reservations.models import (
     ActorKind,
+    CapacityOverride,
+    Closure,
     Companion,
     EmailKind,
     EmailStatus,
@@ -241,7 +243,7 @@ def _validated_request_details(
     """The request's details, cleaned, or a ReservationError whose `code` names the field.
 
     Forms check the same things for the message next to the field; this is the last word,
-    so that no caller can store a booking the rules (Art. 6(2), DESIGN rule 7) refuse.
+    so that no caller can store a booking the rules (Art. 6(2), rule 7) refuse.
     """
     name = name.strip()
     email = email.strip()
@@ -958,7 +960,7 @@ class PurgeResult:
     consents: int
 
 
-# DESIGN rule 15: bookings in these states are over; their personal data is kept only for
+# rule 15: bookings in these states are over; their personal data is kept only for
 # the retention period (個人情報保護法 §61: no longer than the purpose needs).
 FINISHED_STATUSES = frozenset(
     {Status.ATTENDED, Status.NO_SHOW, Status.CANCELLED, Status.EXPIRED, Status.REJECTED}
@@ -1127,3 +1129,18 @@ def reminders_send(*, now: datetime | None = None) -> int:
 def reservation_start_url(*, reservation: Reservation) -> str:
     """A fresh link for staff to start the session (Zoom's expires; TeleOffice's is stored)."""
     return meeting_start_url(reservation)
+
+
+def closure_save(*, closure: Closure) -> int:
+    """Save an office closure (休業日, rule 3); returns the places already held that day.
+
+    Bookings already made stay: staff move or cancel them, and the seekers are told then.
+    """
+    closure.save()
+    return selectors.held_places(closure.office, closure.date)
+
+
+def capacity_override_save(*, override: CapacityOverride) -> int:
+    """Save a per-date capacity (rule 4: close or lower a slot); returns the places held."""
+    override.save()
+    return selectors.held_places(override.office, override.date, override.start_time)

@@ -1,4 +1,4 @@
-"""Private links are credentials: their tokens never reach the logs (DESIGN rule 15)."""
+"""Private links are credentials: their tokens never reach the logs (rule 15)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DESIGN rule 15: personal data of finished bookings is erased after the retention period."""
+"""rule 15: personal data of finished bookings is erased after the retention period."""
 
 from __future__ import annotations
 

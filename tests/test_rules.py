@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reservations import rules
+from reservations import rules, selectors
+from reservations.models import Reservation, Slot
 from reservations.rules import (
     TOKYO,
     ClosedReason,
@@ -27,7 +28,7 @@ def starts(slots: list[rules.Slot]) -> list[str]:
     return [f"{s.start:%H:%M}" for s in slots]
 
 
-# --- Art. 6(2)③ / DESIGN rule 3: which days are open ---------------------------------------
+# --- Art. 6(2)③ / rule 3: which days are open ---------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -582,3 +583,180 @@ def test_refusal_agrees_with_the_calendar(case: tuple[OfficeRules, date], clock:
         assert rules.find_slot(slot_start, office) is None
     else:
         assert rules.find_slot(slot_start, office) is not None
+
+
+# --- One rule, one place: the pure rules and their query forms agree ----------------------
+
+IDENTITIES = [
+    (number, email)
+    for number in ("", "10040-1111111", "10040-2222222")
+    # Stored addresses are stripped by the services; case differs in what people type.
+    for email in ("taro@example.jp", "TARO@example.jp", "hanako@example.jp")
+]
+
+
+@pytest.fixture
+def identity_rows(office) -> list:
+    slot = Slot.objects.create(
+        office=office, starts_at=tokyo(2026, 12, 3, 10), ends_at=tokyo(2026, 12, 3, 10, 30)
+    )
+    return [
+        Reservation.objects.create(
+            office=office,
+            slot=slot,
+            status=Status.CANCELLED,
+            reference=f"REF-{index:03d}",
+            token=f"token-{index:03d}-" + "x" * 20,
+            name="テスト",
+            seeker_number=number,
+            about_to_register=not number,
+            email=email,
+            person_key=rules.person_key(seeker_number=number, email=email),
+        )
+        for index, (number, email) in enumerate(IDENTITIES)
+    ]
+
+
+@pytest.mark.parametrize(("number", "email"), IDENTITIES)
+def test_same_person_query_is_the_rule(identity_rows, number: str, email: str) -> None:
+    by_query = set(
+        Reservation.objects.filter(
+            selectors.same_person(seeker_number=number, email=email)
+        ).values_list("pk", flat=True)
+    )
+    by_rule = {
+        row.pk
+        for row in identity_rows
+        if rules.same_person(
+            seeker_number=number,
+            email=email,
+            other_seeker_number=row.seeker_number,
+            other_email=row.email,
+        )
+    }
+    assert by_query == by_rule
+
+
+@pytest.mark.parametrize(("number", "email"), IDENTITIES)
+def test_restriction_query_is_the_rule(identity_rows, number: str, email: str) -> None:
+    covered = set(
+        Reservation.objects.filter(
+            selectors.covered_by_restriction(seeker_number=number, email=email)
+        ).values_list("pk", flat=True)
+    )
+    by_rule = {
+        row.pk
+        for row in identity_rows
+        if rules.restriction_covers(
+            restricted_number=number,
+            restricted_email=email,
+            seeker_number=row.seeker_number,
+            email=row.email,
+        )
+    }
+    assert covered == by_rule
+
+
+@given(
+    st.sampled_from(IDENTITIES),
+    st.sampled_from(IDENTITIES),
+)
+def test_same_person_is_symmetric(first: tuple[str, str], second: tuple[str, str]) -> None:
+    forward = rules.same_person(
+        seeker_number=first[0], email=first[1], other_seeker_number=second[0], other_email=second[1]
+    )
+    backward = rules.same_person(
+        seeker_number=second[0], email=second[1], other_seeker_number=first[0], other_email=first[1]
+    )
+    assert forward == backward
+
+
+STATUSES = list(Status)
+PLATFORMS = list(rules.Platform)
+MEETING_STATES = list(rules.MeetingState)
+
+
+@given(
+    status=st.sampled_from(STATUSES),
+    platform=st.sampled_from(PLATFORMS),
+    meeting_state=st.sampled_from(MEETING_STATES),
+    offset_minutes=st.integers(min_value=-3 * 24 * 60, max_value=3 * 24 * 60),
+    anonymized=st.booleans(),
+)
+def test_booking_actions_agree_with_each_rule(
+    status: str, platform: str, meeting_state: str, offset_minutes: int, anonymized: bool
+) -> None:
+    start = tokyo(2026, 12, 7, 10)
+    now = start + timedelta(minutes=offset_minutes)
+    allowed = rules.booking_actions(
+        status=status,
+        platform=platform,
+        meeting_state=meeting_state,
+        slot_start=start,
+        now=now,
+        anonymized=anonymized,
+    )
+    Action = rules.BookingAction
+    assert (Action.CONFIRM in allowed) == (status == Status.REQUESTED and now < start)
+    assert (Action.REJECT in allowed) == (status == Status.REQUESTED and now < start)
+    assert (Action.ATTENDED in allowed) == (
+        status == Status.CONFIRMED and rules.can_mark_attended(start, now)
+    )
+    assert (Action.NO_SHOW in allowed) == (
+        status == Status.CONFIRMED and now >= start + rules.NO_SHOW_GRACE
+    )
+    assert (Action.RETRY_MEETING in allowed) == (
+        status == Status.CONFIRMED
+        and platform == rules.Platform.ZOOM
+        and meeting_state in (rules.MeetingState.PENDING, rules.MeetingState.FAILED)
+    )
+    assert (Action.START_MEETING in allowed) == (
+        status == Status.CONFIRMED
+        and platform == rules.Platform.ZOOM
+        and meeting_state == rules.MeetingState.READY
+    )
+    # Never both: a meeting is either there to start or still to be made.
+    assert not {Action.START_MEETING, Action.RETRY_MEETING} <= allowed
+    assert (Action.MOVE in allowed) == (rules.is_active(status) and now < start)
+    assert (Action.BOOK_NEXT in allowed) == (
+        status in (Status.CONFIRMED, Status.ATTENDED) and not anonymized
+    )
+    # A finished booking allows nothing (an expired request is confirmed through the
+    # late-confirmation page, rule 5, not a button).
+    if status in (Status.CANCELLED, Status.EXPIRED, Status.REJECTED, Status.NO_SHOW):
+        assert allowed == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("weekday", "start", "end", "problem"),
+    [
+        (0, time(10), time(12), None),
+        (5, time(10), time(12), rules.WindowProblem.WEEKEND),
+        (0, time(12), time(10), rules.WindowProblem.ENDS_BEFORE_START),
+        (0, time(10), time(10), rules.WindowProblem.ENDS_BEFORE_START),
+        (0, time(10), time(10, 20), rules.WindowProblem.SHORTER_THAN_SESSION),
+        (0, time(10), time(11, 15), rules.WindowProblem.NOT_WHOLE_SESSIONS),
+    ],
+)
+def test_window_problems(weekday: int, start: time, end: time, problem) -> None:
+    assert rules.window_problem(weekday, start, end, 30) == problem
+
+
+def test_windows_overlap_only_on_the_same_day_and_shared_minutes() -> None:
+    assert rules.windows_overlap((0, time(10), time(12)), (0, time(11), time(13)))
+    assert not rules.windows_overlap((0, time(10), time(12)), (0, time(12), time(13)))
+    assert not rules.windows_overlap((0, time(10), time(12)), (1, time(10), time(12)))
+
+
+def test_attendance_window_and_confirmation_due_before() -> None:
+    start, end = tokyo(2026, 12, 7, 10), tokyo(2026, 12, 7, 10, 30)
+    assert rules.attended_in_session(start - rules.ATTENDANCE_EARLY, start, end)
+    assert not rules.attended_in_session(
+        start - rules.ATTENDANCE_EARLY - timedelta(1e-3), start, end
+    )
+    assert rules.attended_in_session(end, start, end)
+    assert not rules.attended_in_session(end + timedelta(seconds=1), start, end)
+    # Friday: the next office day is Monday, so Saturday's to Monday's sessions are due today.
+    office_rules = rules.OfficeRules()
+    assert rules.confirmation_due_before(tokyo(2026, 12, 4, 9), office_rules) == tokyo(2026, 12, 7)
+    assert rules.confirmation_due_before(tokyo(2026, 12, 7, 9), office_rules) == tokyo(2026, 12, 8)

@@ -378,6 +378,38 @@ def test_no_shows_outside_the_window_do_not_restrict(request_as, counselor) -> N
     assert not Restriction.objects.exists()
 
 
+def _no_show_as(request_as, counselor, slot: datetime, now: datetime, **person) -> Reservation:
+    r = request_as(slot, now=now, **person)
+    services.reservation_confirm(reservation=r, actor=counselor, now=now)
+    services.reservations_sweep(now=slot + timedelta(minutes=10))
+    r.refresh_from_db()
+    assert r.status == Status.NO_SHOW
+    return r
+
+
+def test_no_shows_with_and_without_the_number_count_for_one_person(request_as, counselor) -> None:
+    # Rule 8: booked first "about to register" (no 求職番号), then with the number, same
+    # email: one person, so the second no-show reaches the threshold of 2.
+    first = _no_show_as(request_as, counselor, THU, NOW, seeker_number="", about_to_register=True)
+    second = _no_show_as(request_as, counselor, tokyo(2026, 12, 9, 10), tokyo(2026, 12, 4, 9))
+    assert first.person_key != second.person_key  # two keys, yet the same person
+    restriction = Restriction.objects.get()
+    assert restriction.source == RestrictionSource.NO_SHOW_THRESHOLD
+    assert restriction.seeker_number == "10040-1234567"
+
+
+def test_no_shows_of_two_numbers_sharing_an_email_are_two_people(request_as, counselor) -> None:
+    _no_show_as(request_as, counselor, THU, NOW, seeker_number="10040-1111111")
+    _no_show_as(
+        request_as,
+        counselor,
+        tokyo(2026, 12, 9, 10),
+        tokyo(2026, 12, 4, 9),
+        seeker_number="10040-2222222",
+    )
+    assert not Restriction.objects.exists()
+
+
 def test_threshold_zero_never_restricts(request_as, counselor, office) -> None:
     office.no_show_threshold = 0
     office.save()

@@ -279,7 +279,7 @@ def object_action_view(
 
 
 def move_view(model_admin: ModelAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
-    """Move one booking to another open slot (DESIGN rule 10); the seeker is told."""
+    """Move one booking to another open slot (rule 10); the seeker is told."""
     if not model_admin.has_change_permission(request):
         raise PermissionDenied
     reservation = get_object_or_404(
@@ -414,7 +414,7 @@ def start_link_view(model_admin: ModelAdmin, request: HttpRequest, object_id: st
         try:
             url = services.reservation_start_url(reservation=reservation)
         except Exception as exc:  # noqa: BLE001 - whatever Zoom does, the page explains
-            # Zoom being slow or down must not break the page (DESIGN rule 13).
+            # Zoom being slow or down must not break the page (rule 13).
             logger.warning(
                 "zoom start link failed for booking %s: %s", reservation.reference, type(exc)
             )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
@@ -14,8 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from reservations import rules, selectors
-from reservations.admin.common import day_bounds
+from reservations import rules, selectors, services
 from reservations.admin.forms import CapacityOverrideForm, ClosureForm
 from reservations.models import (
     CapacityOverride,
@@ -103,13 +101,7 @@ class ClosureAdmin(_OfficeDefaultMixin, admin.ModelAdmin):
         return obj.held_count
 
     def save_model(self, request: HttpRequest, obj: Closure, form, change: bool) -> None:  # noqa: ANN001
-        super().save_model(request, obj, form, change)
-        held = Reservation.objects.filter(
-            office=obj.office,
-            status__in=rules.ACTIVE_STATUSES,
-            slot__starts_at__gte=day_bounds(obj.date)[0],
-            slot__starts_at__lt=day_bounds(obj.date)[1],
-        ).count()
+        held = services.closure_save(closure=obj)
         self._warn_bookings(request, held, obj.date)
 
 
@@ -137,10 +129,6 @@ class CapacityOverrideAdmin(_OfficeDefaultMixin, admin.ModelAdmin):
         return obj.held_count
 
     def save_model(self, request: HttpRequest, obj: CapacityOverride, form, change: bool) -> None:  # noqa: ANN001
-        super().save_model(request, obj, form, change)
-        start = datetime.combine(obj.date, obj.start_time, tzinfo=rules.TOKYO)
-        held = Reservation.objects.filter(
-            office=obj.office, status__in=rules.ACTIVE_STATUSES, slot__starts_at=start
-        ).count()
+        held = services.capacity_override_save(override=obj)
         if held > obj.capacity:
             self._warn_bookings(request, held, obj.date)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
 from django import forms
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import ENVIRONMENT_ITEMS
@@ -142,7 +142,7 @@ class ConfirmForm(forms.Form):
 
 
 class MoveForm(forms.Form):
-    """Moving one booking: only open slots are offered (DESIGN rule 10)."""
+    """Moving one booking: only open slots are offered (rule 10)."""
 
     new_start = SlotChoiceField(label=_("変更後の日時"))
     reason = forms.CharField(
@@ -246,8 +246,29 @@ class BookNextForm(forms.Form):
 # --- Office settings --------------------------------------------------------------------
 
 
+# What the supervisor is told for each problem `rules.window_problem` finds, and where.
+_WINDOW_PROBLEMS = {
+    rules.WindowProblem.WEEKEND: (
+        "weekday",
+        gettext_noop("土曜日・日曜日は閉庁日のため、時間帯を設定できません。"),
+    ),
+    rules.WindowProblem.ENDS_BEFORE_START: (
+        "end_time",
+        gettext_noop("終了時刻は開始時刻より後の、同じ日の時刻にしてください。"),
+    ),
+    rules.WindowProblem.SHORTER_THAN_SESSION: (
+        "end_time",
+        gettext_noop("時間帯は少なくとも相談1回分（%(minutes)s分）の長さにしてください。"),
+    ),
+    rules.WindowProblem.NOT_WHOLE_SESSIONS: (
+        "end_time",
+        gettext_noop("時間帯の長さは相談時間（%(minutes)s分）の倍数にしてください。"),
+    ),
+}
+
+
 class SessionWindowFormSet(forms.BaseInlineFormSet):
-    """The weekly windows of one office, checked together (Art. 6(2)③, DESIGN rules 2–3).
+    """The weekly windows of one office, checked together (Art. 6(2)③, rules 2–3).
 
     The formset holds every window of the office, so overlaps are found here, among the
     times as they will be saved (a window split in two in one go is not an overlap).
@@ -270,41 +291,19 @@ class SessionWindowFormSet(forms.BaseInlineFormSet):
             end = form.cleaned_data.get("end_time")
             if weekday is None or start is None or end is None:
                 continue
-            if weekday >= 5:
-                # Rule 3: the office is open Monday to Friday only.
-                form.add_error(
-                    "weekday", gettext("土曜日・日曜日は閉庁日のため、時間帯を設定できません。")
-                )
-                continue
-            if end <= start:
-                # A window ending at or after midnight would leave the day.
-                form.add_error(
-                    "end_time",
-                    gettext("終了時刻は開始時刻より後の、同じ日の時刻にしてください。"),
-                )
-                continue
-            minutes = _minutes(end) - _minutes(start)
-            if minutes < slot_minutes:
-                form.add_error(
-                    "end_time",
-                    gettext("時間帯は少なくとも相談1回分（%(minutes)s分）の長さにしてください。")
-                    % {"minutes": slot_minutes},
-                )
-                continue
-            if minutes % slot_minutes:
-                # Art. 6(2)③: a slot never straddles the window's end; say so up front.
-                form.add_error(
-                    "end_time",
-                    gettext("時間帯の長さは相談時間（%(minutes)s分）の倍数にしてください。")
-                    % {"minutes": slot_minutes},
-                )
+            problem = rules.window_problem(weekday, start, end, slot_minutes)
+            if problem is not None:
+                field, message = _WINDOW_PROBLEMS[problem]
+                form.add_error(field, gettext(message) % {"minutes": slot_minutes})
                 continue
             if form.cleaned_data.get("capacity") is None:
                 continue
             kept.append((form, weekday, start, end))
         for index, (form, weekday, start, end) in enumerate(kept):
             for _other, other_weekday, other_start, other_end in kept[:index]:
-                if weekday == other_weekday and start < other_end and other_start < end:
+                if rules.windows_overlap(
+                    (weekday, start, end), (other_weekday, other_start, other_end)
+                ):
                     form.add_error(
                         None,
                         gettext("%(other)s の時間帯と重なっています。")
@@ -313,10 +312,6 @@ class SessionWindowFormSet(forms.BaseInlineFormSet):
                         },
                     )
                     break
-
-
-def _minutes(moment: time) -> int:
-    return moment.hour * 60 + moment.minute
 
 
 class CapacityOverrideForm(forms.ModelForm):

@@ -82,7 +82,7 @@ def meeting_wanted(reservation: Reservation, now: datetime) -> bool:
 
 
 def meeting_topic(reservation: Reservation) -> str:
-    """The meeting's title in Zoom: office and reference, nothing personal (DESIGN rule 15)."""
+    """The meeting's title in Zoom: office and reference, nothing personal (rule 15)."""
     with translation.override(reservation.language or "ja"):
         return _("%(office)s オンライン職業相談 %(reference)s") % {
             "office": reservation.office.name,
