@@ -97,6 +97,28 @@ class SessionDateFilter(admin.SimpleListFilter):
         )
 
 
+# The order of the buttons on a booking page: the next step first.
+_BUTTON_ORDER = (
+    rules.BookingAction.CONFIRM,
+    rules.BookingAction.REJECT,
+    rules.BookingAction.ATTENDED,
+    rules.BookingAction.NO_SHOW,
+    rules.BookingAction.START_MEETING,
+    rules.BookingAction.RETRY_MEETING,
+    rules.BookingAction.MOVE,
+    rules.BookingAction.CANCEL,
+    rules.BookingAction.BOOK_NEXT,
+)
+# Actions that need nothing typed: the button posts at once.
+_ONE_CLICK = frozenset(
+    {
+        rules.BookingAction.ATTENDED,
+        rules.BookingAction.NO_SHOW,
+        rules.BookingAction.RETRY_MEETING,
+    }
+)
+
+
 @admin.register(Reservation)
 class ReservationAdmin(admin.ModelAdmin):
     list_display = (
@@ -481,9 +503,6 @@ class ReservationAdmin(admin.ModelAdmin):
         start = obj.slot.starts_at
         here = reverse("admin:reservations_reservation_change", args=[obj.pk])
 
-        def act(name: str) -> str:
-            return reverse("admin:reservations_reservation_act", args=[obj.pk, name])
-
         allowed = rules.booking_actions(
             status=obj.status,
             platform=obj.platform,
@@ -493,64 +512,32 @@ class ReservationAdmin(admin.ModelAdmin):
             anonymized=obj.anonymized_at is not None,
         )
         Action = rules.BookingAction
+        # Actions with a page of their own (the others post to the action view, or open its form).
+        pages = {
+            Action.START_MEETING: ("start", gettext("Zoom で相談を開始（ホスト）")),
+            Action.MOVE: ("move", gettext("日時を変更する")),
+            Action.BOOK_NEXT: ("book_next", gettext("次回の予約を作成する")),
+        }
+        # Zoom confirmations need nothing typed unless late (rule 5): one click.
+        quick_confirm = obj.platform == Platform.ZOOM and not rules.is_late_confirmation(start, now)
         buttons: list[dict] = []
-        if Action.CONFIRM in allowed:
-            quick = obj.platform == Platform.ZOOM and not rules.is_late_confirmation(start, now)
-            buttons.append(
-                {
-                    "label": actions.ACTIONS["confirm"].label,
-                    "url": act("confirm"),
-                    "post": quick,
-                    "primary": True,
+        for action in _BUTTON_ORDER:
+            if action not in allowed or (
+                action == Action.BOOK_NEXT and not self.can_book_next(request)
+            ):
+                continue
+            if action in pages:
+                page, label = pages[action]
+                url = reverse(f"admin:reservations_reservation_{page}", args=[obj.pk])
+                button = {"label": label, "url": url, "new_tab": action == Action.START_MEETING}
+            else:
+                button = {
+                    "label": actions.ACTIONS[action].label,
+                    "url": reverse("admin:reservations_reservation_act", args=[obj.pk, action]),
+                    "post": action in _ONE_CLICK or (action == Action.CONFIRM and quick_confirm),
+                    "primary": action in (Action.CONFIRM, Action.ATTENDED),
                 }
-            )
-        if Action.REJECT in allowed:
-            buttons.append({"label": actions.ACTIONS["reject"].label, "url": act("reject")})
-        if Action.ATTENDED in allowed:
-            buttons.append(
-                {
-                    "label": actions.ACTIONS["attended"].label,
-                    "url": act("attended"),
-                    "post": True,
-                    "primary": True,
-                }
-            )
-        if Action.NO_SHOW in allowed:
-            buttons.append(
-                {"label": actions.ACTIONS["no_show"].label, "url": act("no_show"), "post": True}
-            )
-        if Action.START_MEETING in allowed:
-            buttons.append(
-                {
-                    "label": gettext("Zoom で相談を開始（ホスト）"),
-                    "url": reverse("admin:reservations_reservation_start", args=[obj.pk]),
-                    "new_tab": True,
-                }
-            )
-        if Action.RETRY_MEETING in allowed:
-            buttons.append(
-                {
-                    "label": actions.ACTIONS["retry_meeting"].label,
-                    "url": act("retry_meeting"),
-                    "post": True,
-                }
-            )
-        if Action.MOVE in allowed:
-            buttons.append(
-                {
-                    "label": gettext("日時を変更する"),
-                    "url": reverse("admin:reservations_reservation_move", args=[obj.pk]),
-                }
-            )
-        if Action.CANCEL in allowed:
-            buttons.append({"label": actions.ACTIONS["cancel"].label, "url": act("cancel")})
-        if Action.BOOK_NEXT in allowed and self.can_book_next(request):
-            buttons.append(
-                {
-                    "label": gettext("次回の予約を作成する"),
-                    "url": reverse("admin:reservations_reservation_book_next", args=[obj.pk]),
-                }
-            )
+            buttons.append(button)
         for button in buttons:
             button.setdefault("post", False)
             button["next"] = here
