@@ -210,6 +210,15 @@ REQUEST_RATE_LIMIT_PER_SEEKER = env.int("REQUEST_RATE_LIMIT_PER_SEEKER", default
 # How many reverse proxies of ours append to X-Forwarded-For (0: use REMOTE_ADDR as is).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
+# Monitoring (hellowork/health.py): /metrics answers these addresses or networks, or a
+# request carrying "Authorization: Bearer <METRICS_TOKEN>"; anyone else gets a 404.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# /readyz answers 503 when a due task has waited longer than this, or an email is unsent
+# this many minutes after it was queued.
+READYZ_MAX_TASK_AGE_SECONDS = env.int("READYZ_MAX_TASK_AGE_SECONDS", default=600)
+READYZ_UNSENT_EMAIL_MINUTES = env.int("READYZ_UNSENT_EMAIL_MINUTES", default=30)
+
 # Security headers. Content Security Policy: nothing from outside, no inline script.
 SECURE_CSP = {
     "default-src": [CSP.SELF],

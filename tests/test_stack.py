@@ -149,6 +149,7 @@ def test_nginx_in_front_of_gunicorn_books_sees_the_real_client_and_shields_worke
         static_root,
         f"https://localhost:{nginx.https_port}",
         REQUEST_RATE_LIMIT_PER_IP="3",
+        METRICS_ALLOWED_IPS="127.0.0.1",
     )
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
@@ -179,6 +180,14 @@ def test_nginx_in_front_of_gunicorn_books_sees_the_real_client_and_shields_worke
 
         slots = open_slots(browser)
         assert len(slots) >= 4
+
+        # Monitoring through nginx: ready; /metrics is for 127.0.0.1 (nginx's own address,
+        # as gunicorn sees it) only, so a client elsewhere must not get it.
+        ready = browser.get("/readyz")
+        assert ready.status == 200, ready.body
+        assert browser.get("/metrics").status == 404
+        local = Browser("localhost", nginx.https_port, tls=nginx.tls(), source_ip="127.0.0.1")
+        assert local.get("/metrics").status == 200
 
         # 1. A booking through nginx: form → confirmation → send → done.
         sent = submit(browser, confirmation(browser, slots[0], 1))
