@@ -167,6 +167,15 @@ if _email["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend":
 elif _email["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend":
     _mailer_options = {"file_path": "/" + _email["EMAIL_FILE_PATH"]}
 MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _mailer_options}}
+# `make demo` (DEBUG only): each email a readable text file in DEMO_MAIL_DIR instead.
+DEMO_MAIL_DIR = env.str("DEMO_MAIL_DIR", default="") if DEBUG else ""
+if DEMO_MAIL_DIR:
+    MAILERS = {
+        "default": {
+            "BACKEND": "reservations.demo_mail.DemoMailBackend",
+            "OPTIONS": {"directory": DEMO_MAIL_DIR},
+        }
+    }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@hellowork-isesaki.example.jp")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -267,3 +276,7 @@ LOGGING = {
         "django.server": {"handlers": [], "level": "INFO", "propagate": True},
     },
 }
+if DEMO_MAIL_DIR:
+    # The demo's worker says one line per task (reservations.worker), not three.
+    for _logger in ("django.tasks", "reservations.notifications"):
+        LOGGING["loggers"][_logger] = {"handlers": [], "level": "WARNING", "propagate": True}
