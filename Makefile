@@ -17,10 +17,14 @@ $(BIN)/.installed: requirements.lock
 
 venv: $(BIN)/.installed
 
+# The logins and addresses are printed last, once the site answers; emails are written as
+# readable text files, one per message, into $(DEMO_MAIL_DIR)/.
+DEMO_MAIL_DIR ?= demo-mail
+DEMO_ENV := DEBUG=1 SITE_URL=http://$(HOST):$(PORT) DEMO_MAIL_DIR=$(DEMO_MAIL_DIR)
 demo: venv
-	DEBUG=1 $(BIN)/python manage.py migrate --noinput
-	DEBUG=1 SITE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py seed_demo
-	DEBUG=1 SITE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py run_demo --host $(HOST) --port $(PORT)
+	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput -v 0
+	$(DEMO_ENV) $(BIN)/python manage.py seed_demo -v 0
+	$(DEMO_ENV) $(BIN)/python manage.py run_demo --host $(HOST) --port $(PORT)
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -33,4 +37,4 @@ check: venv
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) db.sqlite3 staticfiles demo-mail .pytest_cache .ruff_cache .hypothesis

@@ -134,7 +134,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -168,6 +168,15 @@ if _email["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend":
 elif _email["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend":
     _mailer_options = {"file_path": "/" + _email["EMAIL_FILE_PATH"]}
 MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _mailer_options}}
+# `make demo` (DEBUG only): each email a readable text file in DEMO_MAIL_DIR instead.
+DEMO_MAIL_DIR = env.str("DEMO_MAIL_DIR", default="") if DEBUG else ""
+if DEMO_MAIL_DIR:
+    MAILERS = {
+        "default": {
+            "BACKEND": "reservations.demo_mail.DemoMailBackend",
+            "OPTIONS": {"directory": DEMO_MAIL_DIR},
+        }
+    }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@hellowork-isesaki.example.jp")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -211,6 +220,15 @@ REQUEST_RATE_LIMIT_PER_SEEKER = env.int("REQUEST_RATE_LIMIT_PER_SEEKER", default
 # How many reverse proxies of ours append to X-Forwarded-For (0: use REMOTE_ADDR as is).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
+# Monitoring (hellowork/health.py): /metrics answers these addresses or networks, or a
+# request carrying "Authorization: Bearer <METRICS_TOKEN>"; anyone else gets a 404.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# /readyz answers 503 when a due task has waited longer than this, or an email is unsent
+# this many minutes after it was queued.
+READYZ_MAX_TASK_AGE_SECONDS = env.int("READYZ_MAX_TASK_AGE_SECONDS", default=600)
+READYZ_UNSENT_EMAIL_MINUTES = env.int("READYZ_UNSENT_EMAIL_MINUTES", default=30)
+
 # Security headers. Content Security Policy: nothing from outside, no inline script.
 SECURE_CSP = {
     "default-src": [CSP.SELF],
@@ -229,6 +247,8 @@ SESSION_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Monitoring asks the app server directly (plain HTTP on loopback).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -257,3 +277,7 @@ LOGGING = {
         "django.server": {"handlers": [], "level": "INFO", "propagate": True},
     },
 }
+if DEMO_MAIL_DIR:
+    # The demo's worker says one line per task (reservations.worker), not three.
+    for _logger in ("django.tasks", "reservations.notifications"):
+        LOGGING["loggers"][_logger] = {"handlers": [], "level": "WARNING", "propagate": True}

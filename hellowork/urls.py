@@ -1,12 +1,18 @@
-"""Top-level URLs: the seeker's pages, the terms, the API, the Zoom webhook, the admin."""
+"""Top-level URLs: the seeker's pages, the terms, the API, the Zoom webhook, the admin,
+monitoring."""
 
 from django.contrib import admin
 from django.urls import include, path
+
+from hellowork import health
 
 # The admin's titles (with the office's name from the database) are set in
 # reservations/admin.py and templates/admin/base_site.html.
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("consent.urls")),

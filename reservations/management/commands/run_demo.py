@@ -14,19 +14,33 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from argparse import ArgumentParser
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
-from reservations import outbox, tasks
+from reservations import outbox, selectors, tasks
+from reservations.management.commands.seed_demo import demo_summary
 
 STOP_TIMEOUT_SECONDS = 15
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=0.5):  # noqa: S310 - our own local server
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered
+    except OSError:
+        return False
 
 
 class Command(BaseCommand):
@@ -59,7 +73,14 @@ class Command(BaseCommand):
                 children.append((name, child))
                 self.stdout.write(f"{name}: pid {child.pid}")
             self.stdout.flush()
+            base = f"http://{host}:{port}"
+            probe_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+            probe = f"http://{probe_host}:{port}/healthz"
+            announced = False
             while True:
+                if not announced and _answers(probe):
+                    announced = True
+                    self._announce(base)
                 for name, child in children:
                     code = child.poll()
                     if code is not None:
@@ -74,6 +95,26 @@ class Command(BaseCommand):
             self._stop(children)
         if status:
             sys.exit(status)
+
+    def _announce(self, base: str) -> None:
+        """Last, once the site answers: the logins, the mail folder and where to go."""
+        lines = ["", "=" * 72]
+        office = selectors.default_office()
+        if office is not None:
+            lines += demo_summary(office)
+        if settings.DEMO_MAIL_DIR:
+            lines.append(
+                _("メールは %(folder)s/ に1通ずつテキストファイルで保存されます。")
+                % {"folder": settings.DEMO_MAIL_DIR}
+            )
+        lines += [
+            _("求職者のページ: %(url)s") % {"url": f"{base}/"},
+            _("職員の管理画面: %(url)s") % {"url": f"{base}/admin/"},
+            _("Ctrl+C で終了します。"),
+            "=" * 72,
+        ]
+        self.stdout.write("\n".join(lines))
+        self.stdout.flush()
 
     @staticmethod
     def _signal_group(child: subprocess.Popen, signum: int) -> None:

@@ -115,6 +115,7 @@ class Worker(db_worker.Worker):
     def run_task(self, db_task_result: DBTaskResult) -> None:
         row = db_task_result
         claimed_at = row.started_at
+        started = time.monotonic()
         self.running_task = True
         try:
             task = row.task
@@ -136,6 +137,19 @@ class Worker(db_worker.Worker):
                 tasks.task_attempt_succeeded(row, value, claimed_at=claimed_at)
             row.refresh_from_db()
             task_finished.send(sender=backend, task_result=row.task_result)
+            # One line per task: its name, the ids it worked on (never personal data).
+            ids = " ".join(
+                f"{key}={value}"
+                for key, value in sorted(row.args_kwargs.get("kwargs", {}).items())
+                if key.endswith("_id")
+            )
+            logger.info(
+                "task %s%s: %s in %.0f ms",
+                row.task_path.rsplit(".", 1)[-1],
+                f" ({ids})" if ids else "",
+                row.status,
+                (time.monotonic() - started) * 1000,
+            )
         finally:
             self.running_task = False
             self._run_tasks += 1

@@ -130,6 +130,39 @@ def _one_a_day(starts: Iterable[datetime]) -> list[datetime]:
     return [slots[(3 * n) % len(slots)] for n, slots in enumerate(by_day.values())]
 
 
+def _link(reservation: Reservation) -> str:
+    try:
+        path = reservation.get_absolute_url()
+    except NoReverseMatch:
+        return ""
+    return f"{settings.SITE_URL}{path}"
+
+
+def demo_summary(office: Office, bookings_heading: str | None = None) -> list[str]:
+    """The demo's logins and bookings (with their private links), as lines to print."""
+    lines = [
+        _("デモデータを用意しました（%(office)s）。") % {"office": office.name},
+        _("管理画面: %(url)s") % {"url": f"{settings.SITE_URL}/admin/"},
+    ]
+    for role, username in ((COUNSELOR_GROUP, "counselor"), (SUPERVISOR_GROUP, "supervisor")):
+        lines.append(
+            _("  %(role)s  ユーザー名: %(username)s  パスワード: %(password)s")
+            % {"role": role, "username": username, "password": _demo_password(username)}
+        )
+    demo = (
+        Reservation.objects.filter(office=office, email__endswith=f"@{DEMO_DOMAIN}")
+        .select_related("slot")
+        .order_by("slot__starts_at")
+    )
+    lines.append(bookings_heading or _("デモの予約:"))
+    for reservation in demo:
+        lines.append(
+            f"  {reservation.reference}  {Status(reservation.status).label}  "
+            f"{_japanese(reservation.slot.starts_at)}  {_link(reservation)}"
+        )
+    return lines
+
+
 class Command(BaseCommand):
     help = (
         "デモ用のデータ（各状態の予約、休業日、相談員と管理者のログイン）を作ります。"
@@ -156,36 +189,17 @@ class Command(BaseCommand):
         if consent_selectors.terms_in_force(target.pk, now) is None:
             raise CommandError(_("公開中の利用規約がないため、デモの予約を作れません。"))
 
-        counselor, counselor_password = self._staff_user("counselor", COUNSELOR_GROUP)
-        supervisor, supervisor_password = self._staff_user(
-            "supervisor", SUPERVISOR_GROUP, also=(COUNSELOR_GROUP,)
-        )
+        counselor, _password = self._staff_user("counselor", COUNSELOR_GROUP)
+        self._staff_user("supervisor", SUPERVISOR_GROUP, also=(COUNSELOR_GROUP,))
         self._office_data(target, now)
         made = self._bookings(target, counselor, now)
         # Past demo requests expire here, as the periodic sweep would do.
         services.reservations_sweep(now=now)
 
-        self.stdout.write(_("デモデータを用意しました（%(office)s）。") % {"office": target.name})
-        self.stdout.write(_("管理画面: %(url)s") % {"url": f"{settings.SITE_URL}/admin/"})
-        for role, user, password in (
-            (COUNSELOR_GROUP, counselor, counselor_password),
-            (SUPERVISOR_GROUP, supervisor, supervisor_password),
-        ):
-            self.stdout.write(
-                _("  %(role)s  ユーザー名: %(username)s  パスワード: %(password)s")
-                % {"role": role, "username": user.get_username(), "password": password}
-            )
-        self.stdout.write(_("デモの予約（新規 %(count)s 件）:") % {"count": made})
-        demo = (
-            Reservation.objects.filter(office=target, email__endswith=f"@{DEMO_DOMAIN}")
-            .select_related("slot")
-            .order_by("slot__starts_at")
-        )
-        for reservation in demo:
-            self.stdout.write(
-                f"  {reservation.reference}  {Status(reservation.status).label}  "
-                f"{_japanese(reservation.slot.starts_at)}  {self._link(reservation)}"
-            )
+        if options.get("verbosity", 1) >= 1:
+            heading = _("デモの予約（新規 %(count)s 件）:") % {"count": made}
+            for line in demo_summary(target, heading):
+                self.stdout.write(line)
 
     def _staff_user(
         self, username: str, group_name: str, *, also: tuple[str, ...] = ()
@@ -345,10 +359,3 @@ class Command(BaseCommand):
                 now=now,
             )
         return reservation
-
-    def _link(self, reservation: Reservation) -> str:
-        try:
-            path = reservation.get_absolute_url()
-        except NoReverseMatch:
-            return ""
-        return f"{settings.SITE_URL}{path}"
