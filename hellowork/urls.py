@@ -6,6 +6,9 @@ from django.urls import include, path
 # The admin's titles (with the office's name from the database) are set in
 # reservations/admin.py and templates/admin/base_site.html.
 
+# A database outage anywhere is a 503 with Retry-After; any other error the 500 page.
+handler500 = "reservations.middleware.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
