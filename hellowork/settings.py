@@ -138,6 +138,9 @@ AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_CLIENT_IP_CALLABLE = "reservations.staff_login.client_ip"
 AXES_USERNAME_CALLABLE = "reservations.staff_login.username"
 AXES_LOCKOUT_CALLABLE = "reservations.staff_login.lockout"  # Japanese, in the admin's layout
+# Trying again while locked or waiting neither counts nor prolongs it: the real user
+# retrying must not be punished for a stranger's guesses.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 LOGIN_USERNAME_FREE_FAILURES = env.int("LOGIN_USERNAME_FREE_FAILURES", default=10)
 LOGIN_ADDRESS_FREE_FAILURES = env.int("LOGIN_ADDRESS_FREE_FAILURES", default=20)
 LOGIN_MAX_DELAY_SECONDS = env.int("LOGIN_MAX_DELAY_SECONDS", default=900)
