@@ -97,8 +97,8 @@ class LoginDelayBackend:
             raise PermissionDenied
         return None
 
-    def get_user(self, user_id: int) -> None:
-        return None
+    # No get_user(): this backend never signs anyone in (and Django's test client picks
+    # the first backend that has one for force_login).
 
 
 def lockout(
