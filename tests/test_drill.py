@@ -146,3 +146,87 @@ def test_the_worker_survives_a_database_crash_mid_send(private_cluster, tmp_path
         f"after PostgreSQL returned; all {len(expected)} emails delivered "
         f"{delivered_in:.1f}s after; {len(received) - len(expected)} duplicate(s)"
     )
+
+
+# --- The site during the outage -------------------------------------------------------------
+
+
+def _server(env: dict[str, str], port: int, log) -> subprocess.Popen:  # noqa: ANN001
+    return subprocess.Popen(  # noqa: S603 - our interpreter and manage.py
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_the_site_answers_503_during_a_database_outage(private_cluster, tmp_path):
+    import http.cookiejar
+    import re
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from tests.test_tasks import _free_port
+
+    url = migrated(private_cluster, "outage")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    server = _server(_env(url, CONN_MAX_AGE="60"), port, log)
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+    def fetch(path: str, data: dict | None = None) -> tuple[int, dict, str]:
+        body = urllib.parse.urlencode(data, doseq=True).encode() if data is not None else None
+        request = urllib.request.Request(
+            base + path, data=body, headers={"Referer": base + "/book/"}
+        )
+        try:
+            with browser.open(request, timeout=10) as response:  # noqa: S310 - our local server
+                return response.status, dict(response.headers), response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read().decode()
+        except OSError:
+            return 0, {}, ""
+
+    try:
+        _wait_for(lambda: fetch("/")[0] == 200, 60, "the server")
+        status, _headers, form_page = fetch("/book/")
+        assert status == 200
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form_page).group(1)
+        private_cluster.stop("immediate")
+
+        status, headers, body = fetch("/api/slots/?from=2026-12-01&to=2026-12-10")
+        assert status == 503 and headers["Retry-After"] == "30"
+        assert headers["Content-Type"].startswith("application/json") and "error" in json.loads(
+            body
+        )
+
+        status, headers, body = fetch("/")
+        assert status == 503 and headers["Retry-After"] == "30"
+        assert "ただいま表示できません" in body
+
+        typed = {
+            "csrfmiddlewaretoken": token,
+            "action": "review",
+            "name": "山田 太郎",
+            "email": "taro@example.jp",
+            "topic": "事務の仕事を探しています",
+        }
+        status, headers, body = fetch("/book/", typed)
+        assert status == 503 and headers["Retry-After"] == "30"
+        assert "申込みはまだ送信されていません" in body
+        for value in ("山田 太郎", "taro@example.jp", "事務の仕事を探しています"):
+            assert f'value="{value}"' in body  # what the person typed, ready to send again
+
+        private_cluster.start()
+        private_cluster.wait_ready()
+        _wait_for(lambda: fetch("/")[0] == 200, 30, "the site to recover")
+    finally:
+        server.terminate()
+        server.wait(15)
+    text = log.read_text()
+    assert "Traceback" not in text, text
+    assert text.count("answered 503") == 3, text
