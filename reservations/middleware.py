@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
+from http.cookies import CookieError
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
@@ -85,8 +87,10 @@ class RequestHygieneMiddleware:
         if broken:
             response = bad_request(request, "NUL in a cookie")
             for name in broken:
-                # Told to forget it, the browser's next visit works again.
-                response.delete_cookie(name.replace("\x00", ""))
+                # Told to forget it, the browser's next visit works again (when its name
+                # is one a Set-Cookie header can carry at all).
+                with contextlib.suppress(CookieError):
+                    response.delete_cookie(name)
             return response
         if request.method in ("POST", "PUT", "PATCH"):
             try:
