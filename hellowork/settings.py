@@ -50,6 +50,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "reservations.middleware.PermissionsPolicyMiddleware",
+    # Before anything reads the path, a cookie or the body (sessions, CSRF, views).
+    "reservations.middleware.RequestHygieneMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -59,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A database outage in a view is a 503 with Retry-After, not the 500 page.
+    "reservations.middleware.DatabaseOutageMiddleware",
     # Last, so that a locked-out login is answered before the view runs.
     "axes.middleware.AxesMiddleware",
 ]
@@ -112,18 +117,34 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Only staff sign in, always through the admin: a refused `next` lands on its index, not
+# on Django's default /accounts/profile/ (which does not exist here).
+LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
+
 AUTHENTICATION_BACKENDS = [
+    "reservations.staff_login.LoginDelayBackend",
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
-# Staff logins: lock an account/IP pair after repeated failures.
+# Staff logins (reservations/staff_login.py): lock an account/address pair after repeated
+# failures; slow down failures spread over many addresses or names. The address is the one
+# the rest of the site uses (TRUSTED_PROXY_COUNT), never a header a client can forge.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
-AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"  # in Japanese, inside the admin's layout
+AXES_CLIENT_IP_CALLABLE = "reservations.staff_login.client_ip"
+AXES_USERNAME_CALLABLE = "reservations.staff_login.username"
+AXES_LOCKOUT_CALLABLE = "reservations.staff_login.lockout"  # Japanese, in the admin's layout
+# Trying again while locked or waiting neither counts nor prolongs it: the real user
+# retrying must not be punished for a stranger's guesses.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+LOGIN_USERNAME_FREE_FAILURES = env.int("LOGIN_USERNAME_FREE_FAILURES", default=10)
+LOGIN_ADDRESS_FREE_FAILURES = env.int("LOGIN_ADDRESS_FREE_FAILURES", default=20)
+LOGIN_MAX_DELAY_SECONDS = env.int("LOGIN_MAX_DELAY_SECONDS", default=900)
 
 # Japanese first; English follows. Every user-facing string goes through gettext.
 LANGUAGE_CODE = "ja"
@@ -229,6 +250,14 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 READYZ_MAX_TASK_AGE_SECONDS = env.int("READYZ_MAX_TASK_AGE_SECONDS", default=600)
 READYZ_UNSENT_EMAIL_MINUTES = env.int("READYZ_UNSENT_EMAIL_MINUTES", default=30)
 
+# Request bodies: the largest honest one is a terms version typed into the admin (about
+# 10 kB of text today); seekers' forms are a few kB and about 30 fields, Zoom's webhook
+# events well under 64 kB. Anything larger is refused before it is parsed.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=400)
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+DATA_UPLOAD_MAX_NUMBER_FILES = 5
+
 # Security headers. Content Security Policy: nothing from outside, no inline script.
 SECURE_CSP = {
     "default-src": [CSP.SELF],
@@ -279,5 +308,5 @@ LOGGING = {
 }
 if DEMO_MAIL_DIR:
     # The demo's worker says one line per task (reservations.worker), not three.
-    for _logger in ("django.tasks", "reservations.notifications"):
+    for _logger in ("django.tasks", "reservations.mail"):
         LOGGING["loggers"][_logger] = {"handlers": [], "level": "WARNING", "propagate": True}

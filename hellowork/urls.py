@@ -9,6 +9,9 @@ from hellowork import health
 # The admin's titles (with the office's name from the database) are set in
 # reservations/admin.py and templates/admin/base_site.html.
 
+# A database outage anywhere is a 503 with Retry-After; any other error the 500 page.
+handler500 = "reservations.middleware.server_error"
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

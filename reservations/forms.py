@@ -32,6 +32,7 @@ _INTERPRETER = {Companion.INTERPRETER, Companion.BOTH}
 NAME_MAX = Reservation._meta.get_field("name").max_length
 TOPIC_MAX = Reservation._meta.get_field("topic").max_length
 LANGUAGE_MAX = Reservation._meta.get_field("companion_language").max_length
+PHONE_MAX = Reservation._meta.get_field("phone").max_length
 
 
 def parse_slot_value(raw: str | None) -> datetime | None:
@@ -57,6 +58,34 @@ def _nfkc(value: str) -> str:
 
 def _single_line(value: str) -> str:
     return " ".join(_nfkc(value).split())
+
+
+# Characters that reorder or hide text: a name "‮ABC" reads backwards in the admin and the
+# CSV, so staff would see something other than what was stored (U+202A–U+202E embeddings
+# and overrides, U+2066–U+2069 isolates).
+_BIDI_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+
+
+def _visible(value: str) -> str:
+    """The value without format characters (zero-width spaces, joiners, BOM…)."""
+    return "".join(ch for ch in value if unicodedata.category(ch) != "Cf")
+
+
+def refuse_hidden_text(value: str) -> None:
+    """Refuse text that would not read as it was typed (bidi controls)."""
+    if any(ch in _BIDI_CONTROLS for ch in value):
+        raise forms.ValidationError(
+            _("文字の向きを変える制御文字が含まれています。ふつうの文字だけで入力してください。"),
+            code="bidi",
+        )
+
+
+def refuse_too_long(value: str, limit: int, message: str) -> None:
+    """Check the length of the normalised value: NFKC can make text longer (⑴ → (1))."""
+    if len(value) > limit:
+        raise forms.ValidationError(
+            message % {"limit_value": limit, "show_value": len(value)}, code="max_length"
+        )
 
 
 @dataclass(frozen=True)
@@ -195,7 +224,7 @@ class RequestForm(forms.Form):
     phone = forms.CharField(
         label=_("電話番号"),
         required=False,
-        max_length=30,
+        max_length=PHONE_MAX,
         help_text=_("急な変更のときに、ハローワークからお電話することがあります。"),
         error_messages={"max_length": _("電話番号が長すぎます。")},
         widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
@@ -285,7 +314,9 @@ class RequestForm(forms.Form):
 
     def clean_name(self) -> str:
         name = _single_line(self.cleaned_data["name"])
-        if not name:
+        refuse_hidden_text(name)
+        if not _visible(name).strip():
+            # Only zero-width characters: nothing a counselor could read or call out.
             raise forms.ValidationError(self.fields["name"].error_messages["required"])
         if len(name) > NAME_MAX:
             raise forms.ValidationError(
@@ -318,6 +349,7 @@ class RequestForm(forms.Form):
             raise forms.ValidationError(
                 _("メールアドレスの形が正しくありません。例：yamada@example.jp"), code="email"
             ) from None
+        refuse_too_long(email, 254, self.fields[field].error_messages["max_length"])
         local, _at, domain = email.rpartition("@")
         return f"{local}@{domain.lower()}"
 
@@ -333,6 +365,7 @@ class RequestForm(forms.Form):
             phone = phone.replace(dash, "-")
         if not phone:
             return ""
+        refuse_too_long(phone, PHONE_MAX, self.fields["phone"].error_messages["max_length"])
         digits = sum(ch.isdigit() for ch in phone)
         if not _PHONE.match(phone) or not 10 <= digits <= 15:
             raise forms.ValidationError(
@@ -341,10 +374,18 @@ class RequestForm(forms.Form):
         return phone
 
     def clean_topic(self) -> str:
-        return _nfkc(self.cleaned_data["topic"]).strip()
+        topic = _nfkc(self.cleaned_data["topic"]).strip()
+        refuse_hidden_text(topic)
+        refuse_too_long(topic, TOPIC_MAX, self.fields["topic"].error_messages["max_length"])
+        return topic
 
     def clean_companion_language(self) -> str:
-        return _single_line(self.cleaned_data["companion_language"])
+        language = _single_line(self.cleaned_data["companion_language"])
+        refuse_hidden_text(language)
+        refuse_too_long(
+            language, LANGUAGE_MAX, self.fields["companion_language"].error_messages["max_length"]
+        )
+        return language
 
     def clean_checklist(self) -> list[str]:
         confirmed = set(self.cleaned_data["checklist"])

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -175,6 +175,25 @@ def refused_for_good(exc: BaseException) -> bool:
     return False
 
 
+# At-least-once, with the window for a repeat made small: a message the mail server took
+# (its 250 arrived) whose "sent" could not be written, because the database went away in
+# between, is remembered by this worker (email id → Message-ID) and recorded on recovery
+# instead of being sent again. Only a worker killed in that moment, or a 250 lost on the
+# way back, can still make a message arrive twice (README, "Mail delivery guarantee").
+_accepted_unrecorded: dict[int, str] = {}
+
+
+def emails_record_accepted(*, now: datetime | None = None) -> int:
+    """Record as sent the messages this worker saw accepted during a database outage."""
+    for email_id, message_id in list(_accepted_unrecorded.items()):
+        OutgoingEmail.objects.filter(pk=email_id, message_id=message_id).exclude(
+            status=EmailStatus.SENT
+        ).update(status=EmailStatus.SENT, sent_at=now or timezone.now(), last_error="")
+        _accepted_unrecorded.pop(email_id, None)
+        logger.info("email %s recorded as sent after an outage", email_id)
+    return len(_accepted_unrecorded)
+
+
 def email_send(*, email_id: int, attempt: int = 1, now: datetime | None = None) -> str:
     """Send one queued email, once: a sent or obsolete email is never sent again."""
     now = now or timezone.now()
@@ -188,6 +207,13 @@ def email_send(*, email_id: int, attempt: int = 1, now: datetime | None = None) 
         if email is None:
             return "gone"
         if email.status in (EmailStatus.SENT, EmailStatus.SKIPPED):
+            return email.status
+        if _accepted_unrecorded.get(email.pk) == email.message_id:
+            # Accepted by the mail server before the outage: record it, never send again.
+            _accepted_unrecorded.pop(email.pk)
+            email.status = EmailStatus.SENT
+            email.sent_at = now
+            email.save(update_fields=["status", "sent_at"])
             return email.status
         if not email_still_wanted(email, email.reservation, now):
             email.status = EmailStatus.SKIPPED
@@ -229,12 +255,16 @@ def email_send(*, email_id: int, attempt: int = 1, now: datetime | None = None) 
         if isinstance(exc, (OSError, smtplib.SMTPException)):
             raise EmailDeliveryError(error) from None
         raise
-    OutgoingEmail.objects.filter(pk=email.pk).update(
-        status=EmailStatus.SENT,
-        sent_at=timezone.now(),
-        subject=str(message.subject)[:255],
-        last_error="",
-    )
+    try:
+        OutgoingEmail.objects.filter(pk=email.pk).update(
+            status=EmailStatus.SENT,
+            sent_at=timezone.now(),
+            subject=str(message.subject)[:255],
+            last_error="",
+        )
+    except (OperationalError, InterfaceError):
+        _accepted_unrecorded[email.pk] = email.message_id
+        raise
     logger.info(
         "email %s (%s) of booking %s sent", email.pk, email.kind, email.reservation.reference
     )

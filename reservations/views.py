@@ -6,6 +6,10 @@ they add is the conversation with the person: forms, refusals explained, the nex
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -37,6 +41,8 @@ from reservations.models import MeetingState, Office, Reservation
 from reservations.offices import current_office_or_404
 from reservations.rules import Status
 
+logger = logging.getLogger(__name__)
+
 # How many sessions the home page offers directly.
 HOME_SLOTS = 6
 # The confirmation step's one-time token: signed so only this site can issue one, and
@@ -45,7 +51,13 @@ FORM_TOKEN_SALT = "reservations.request-form"  # noqa: S105 - a signing salt, no
 FORM_TOKEN_MAX_AGE = 6 * 3600
 FORM_TOKEN_PENDING = "pending"  # noqa: S105 - a marker value
 FORM_TOKEN_WAIT_STEPS = 50  # x 0.2 s: how long a duplicate waits for the first to finish
+# The token is bound to the browser session and to the answers it confirmed, so a copied
+# token (another browser, other answers) can never show the booking it made.
+FORM_SESSION_KEY = "reservations:form-key"
 DONE_SESSION_KEY = "reservations:done"
+# The done page shows the private link only this long after booking: on a shared PC the
+# next person finds only "your request was sent; the link is in your email".
+DONE_PAGE_SECONDS = 5 * 60
 # Refusals from the service that concern the chosen slot.
 SLOT_REFUSALS = {refusal.value for refusal in rules.RequestRefusal}
 
@@ -225,10 +237,43 @@ def _form_page(
     )
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _session_tag(request: HttpRequest) -> str:
+    """A tag of this browser's session (a random key kept in it; never the session id)."""
+    key = request.session.get(FORM_SESSION_KEY)
+    if not key:
+        key = request.session[FORM_SESSION_KEY] = secrets.token_urlsafe(16)
+    return _digest(key)
+
+
+def _answers_digest(pairs: list[tuple[str, str]]) -> str:
+    """A hash of the confirmed answers (order-free: a browser may post them in any order)."""
+    return _digest(json.dumps(sorted(pairs), ensure_ascii=False))
+
+
+def _sent_answers(request: HttpRequest) -> list[tuple[str, str]]:
+    """The answers the confirmation step carried, as the browser sent them back."""
+    return [
+        (name, value)
+        for name, values in request.POST.lists()
+        if name not in _NOT_ANSWERS
+        for value in values
+    ]
+
+
+_NOT_ANSWERS = frozenset({"csrfmiddlewaretoken", "form_token", "action"})
+
+
 def _confirm_page(
     request: HttpRequest, form: RequestForm, terms: TermsVersion | None, *, notice: str = ""
 ) -> HttpResponse:
-    token = signing.dumps(secrets.token_urlsafe(16), salt=FORM_TOKEN_SALT)
+    nonce = ".".join(
+        (secrets.token_urlsafe(16), _session_tag(request), _answers_digest(list(form.carried())))
+    )
+    token = signing.dumps(nonce, salt=FORM_TOKEN_SALT)
     return render(
         request,
         "reservations/request_confirm.html",
@@ -257,14 +302,23 @@ def _claim_form_token(nonce: str) -> str | None:
     return FORM_TOKEN_PENDING
 
 
-def _form_nonce(request: HttpRequest) -> str | None:
-    """The nonce of a one-time token this site issued in the last hours, else None."""
+def _form_nonce(request: HttpRequest) -> tuple[str | None, bool]:
+    """The nonce of a one-time token this site issued in the last hours, else None; and
+    whether it was issued to this browser session for exactly these answers."""
     try:
-        return signing.loads(
+        nonce = signing.loads(
             request.POST.get("form_token", ""), salt=FORM_TOKEN_SALT, max_age=FORM_TOKEN_MAX_AGE
         )
     except signing.BadSignature:
-        return None
+        return None, False
+    parts = str(nonce).split(".")
+    bound = (
+        len(parts) == 3
+        and bool(request.session.get(FORM_SESSION_KEY))
+        and hmac.compare_digest(parts[1], _session_tag(request))
+        and hmac.compare_digest(parts[2], _answers_digest(_sent_answers(request)))
+    )
+    return str(nonce), bound
 
 
 def _release(nonce: str | None) -> None:
@@ -275,7 +329,10 @@ def _release(nonce: str | None) -> None:
 
 def _show_done(request: HttpRequest, token: str) -> HttpResponse:
     # The done page finds the booking through the session: nothing personal in the URL.
-    request.session[DONE_SESSION_KEY] = token
+    request.session[DONE_SESSION_KEY] = {
+        "token": token,
+        "until": int(timezone.now().timestamp()) + DONE_PAGE_SECONDS,
+    }
     return redirect("reservations:done")
 
 
@@ -312,7 +369,14 @@ def request_booking(request: HttpRequest) -> HttpResponse:
 
     # Sending the confirmed answers. A repeated click (or a reload) of the same
     # confirmation is answered with the booking the first one made.
-    nonce = _form_nonce(request)
+    nonce, bound = _form_nonce(request)
+    if nonce is not None and not bound:
+        if cache.get(_token_key(nonce)) is not None:
+            # A copied token (another browser, other answers): it was used, and that is
+            # all this page says; the booking it made stays its owner's.
+            logger.warning("request form: a used token came back from elsewhere")
+            return render(request, "reservations/refused.html", {"kind": "already_sent"})
+        nonce = None  # never used: confirm these answers afresh
     if nonce is not None:
         earlier = _claim_form_token(nonce)
         if earlier == FORM_TOKEN_PENDING:
@@ -426,9 +490,15 @@ def _refusal(
 def done(request: HttpRequest) -> HttpResponse:
     """Step 3: the reference, what happens next, and the private link."""
     current_office_or_404(request)
-    reservation = selectors.reservation_by_token(request.session.get(DONE_SESSION_KEY, ""))
-    if reservation is None:
+    shown = request.session.get(DONE_SESSION_KEY)
+    if shown is None:
         return redirect("reservations:home")
+    fresh = isinstance(shown, dict) and timezone.now().timestamp() < shown.get("until", 0)
+    reservation = selectors.reservation_by_token(str(shown.get("token", ""))) if fresh else None
+    if reservation is None:
+        # Later (or another person at the same PC): the link is only in the email now.
+        request.session.pop(DONE_SESSION_KEY, None)
+        return _private(render(request, "reservations/done.html", {"reservation": None}))
     private_path = reservation.get_absolute_url()
     return _private(
         render(
@@ -438,6 +508,7 @@ def done(request: HttpRequest) -> HttpResponse:
                 "reservation": reservation,
                 "private_path": private_path,
                 "private_url": request.build_absolute_uri(private_path),
+                "done_minutes": DONE_PAGE_SECONDS // 60,
             },
         )
     )

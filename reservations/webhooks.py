@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 # Zoom's own guidance: reject requests whose timestamp is more than five minutes off.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+# Zoom's url_validation token is a short random string; anything else is not Zoom's.
+_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # Seconds since 1970: ten digits until the year 2286; twelve leave room and stay in range.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
@@ -59,6 +61,29 @@ def signature_valid(
         return False
     expected = "v0=" + _sign(secret, f"v0:{timestamp}:{text}")
     return hmac.compare_digest(expected, signature)
+
+
+def _contains_nul(value: object) -> bool:
+    """Whether any key or string in the parsed JSON holds a NUL (the database refuses it)."""
+    pending = [value]
+    while pending:  # iterative: the parser has bounded the depth already
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def _refused(reason: str, status: int = 400, *, why: str = "") -> JsonResponse:
+    logger.warning("zoom webhook refused: %s", why or reason)
+    response = JsonResponse({"error": reason}, status=status)
+    response._has_been_logged = True  # type: ignore[attr-defined] # one line is enough
+    return response
 
 
 def _mapping(value: object) -> dict:
@@ -124,18 +149,20 @@ def zoom(request: HttpRequest) -> JsonResponse:
         signature=request.headers.get("x-zm-signature", ""),
         now=now,
     ):
-        logger.warning("zoom webhook refused: bad signature or stale timestamp")
-        return JsonResponse({"error": "invalid signature"}, status=401)
+        return _refused("invalid signature", status=401, why="bad signature or stale timestamp")
+    # Signed is not sane: a leaked secret, or a bug at Zoom, must not crash the view.
     try:
         message = json.loads(request.body)
-    except ValueError:
-        return JsonResponse({"error": "invalid json"}, status=400)
-    if not isinstance(message, dict):
-        return JsonResponse({"error": "invalid json"}, status=400)
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past the stack
+        return _refused("invalid json")
+    if not isinstance(message, dict) or _contains_nul(message):
+        return _refused("invalid json")
     event = message.get("event", "")
     payload = _mapping(message.get("payload"))
     if event == "endpoint.url_validation":
-        plain = str(payload.get("plainToken", ""))
+        plain = payload.get("plainToken")
+        if not isinstance(plain, str) or not _PLAIN_TOKEN.fullmatch(plain):
+            return _refused("plainToken missing or malformed")
         return JsonResponse({"plainToken": plain, "encryptedToken": _sign(secret, plain)})
     if event == "meeting.participant_joined":
         return JsonResponse({"status": _participant_joined(payload, now)})

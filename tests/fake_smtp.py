@@ -13,6 +13,7 @@ import email.policy
 import socket
 import socketserver
 import threading
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -84,6 +85,9 @@ class _Handler(socketserver.StreamRequestHandler):
                     if not chunk or chunk in (b".\r\n", b".\n"):
                         break
                     lines.append(chunk[1:] if chunk.startswith(b"..") else chunk)
+                if self.server.owner.slow_seconds:
+                    # A slow mail server: it takes its time before accepting each message.
+                    time.sleep(self.server.owner.slow_seconds)
                 with self.server.lock:
                     self.server.received.append(Received(mail_from, rcpt_to, b"".join(lines)))
                 self._reply("250 OK queued")
@@ -109,6 +113,7 @@ class _Server(socketserver.ThreadingTCPServer):
         self.stalls = owner.stalls
         self.release = owner.release
         self.refusals = owner.refusals
+        self.owner = owner
         self.connections = 0
         super().__init__(("127.0.0.1", owner.port), _Handler)
 
@@ -124,6 +129,8 @@ class SMTPServer:
         self.release = threading.Event()
         # Recipient → the reply its RCPT gets, e.g. "550 5.1.1 No such user".
         self.refusals: dict[str, str] = {}
+        # Seconds each message waits before its "250 OK" (a slow server).
+        self.slow_seconds = 0.0
         self._server: _Server | None = None
 
     @classmethod

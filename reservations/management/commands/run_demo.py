@@ -63,6 +63,10 @@ class Command(BaseCommand):
                 "Zoom is not configured (ZOOM_ACCOUNT_ID…): confirmed Zoom bookings show "
                 "the reason to staff and are retried every 10 minutes; TeleOffice works."
             )
+        # Both set explicitly: started in the background (`make demo &`, a service manager)
+        # the process inherits SIGINT ignored, and Python then installs no handler of its
+        # own. The children start with the default disposition, so they stop on SIGINT too.
+        signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)
         children: list[tuple[str, subprocess.Popen]] = []
         status = 0

@@ -20,7 +20,14 @@ import time
 from argparse import ArgumentParser
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, OperationalError, close_old_connections, connection
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    connections,
+)
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, TaskContext
 from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
@@ -29,14 +36,19 @@ from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
-from reservations import outbox, periodic, tasks
+from reservations import mail, outbox, periodic, tasks
 
 logger = logging.getLogger("reservations.worker")
 
 # How often the worker looks for abandoned tasks and due periodic jobs.
 HOUSEKEEPING_SECONDS = 5.0
-# How long to wait before trying again when the database is unreachable.
+# How long to wait before trying again when the database is unreachable: from the poll
+# interval, doubling, up to this.
 DATABASE_RETRY_SECONDS = 5.0
+# What an outage looks like from here: the server gone (OperationalError), or a connection
+# it broke that the driver now refuses to use (InterfaceError: "connection already
+# closed", which is not a DatabaseError). Network errors reach us as either.
+OUTAGE_ERRORS = (DatabaseError, InterfaceError)
 
 
 class Worker(db_worker.Worker):
@@ -46,6 +58,7 @@ class Worker(db_worker.Worker):
         super().__init__(**kwargs)
         self.periodic = periodic
         self.next_housekeeping = 0.0
+        self.outage_since: float | None = None
 
     def housekeeping(self) -> None:
         now = timezone.now()
@@ -78,20 +91,28 @@ class Worker(db_worker.Worker):
 
     def run(self) -> None:
         logger.info("worker %s started", self.worker_id)
+        backoff = self.interval
         while self.running:
             try:
                 row, readable = self.round()
-            except DatabaseError as exc:
+            except OUTAGE_ERRORS as exc:
                 if self.batch:
                     raise
-                # The database went away (restart, failover): keep the worker, try again.
-                # A task caught mid-way stays RUNNING and comes back after its lease.
-                logger.warning(
-                    "worker %s: database unavailable (%s)", self.worker_id, type(exc).__name__
-                )
-                close_old_connections()
-                time.sleep(max(self.interval, DATABASE_RETRY_SECONDS))
+                # The database went away (restart, failover, network): keep the worker, drop
+                # the broken connection, try again with backoff. A task caught mid-way stays
+                # RUNNING and comes back after its lease. One line per outage, not per poll.
+                if self.outage_since is None:
+                    self.outage_since = time.monotonic()
+                    logger.warning(
+                        "worker %s: database unavailable (%s); retrying",
+                        self.worker_id,
+                        type(exc).__name__,
+                    )
+                self.drop_connections()
+                backoff = min(max(backoff * 2, 0.5), DATABASE_RETRY_SECONDS)
+                time.sleep(backoff)
                 continue
+            backoff = self.interval
             if row is None and self.batch and readable:
                 logger.info("worker %s: no task due, stopping (batch)", self.worker_id)
                 return
@@ -100,6 +121,14 @@ class Worker(db_worker.Worker):
             if self.running and row is None:
                 time.sleep(self.interval)
 
+    @staticmethod
+    def drop_connections() -> None:
+        for conn in connections.all(initialized_only=True):
+            try:
+                conn.close()
+            except OUTAGE_ERRORS:
+                conn.connection = None  # already gone: Django opens a new one next time
+
     def round(self) -> tuple[DBTaskResult | None, bool]:
         """Housekeeping when due, then one task if one is due."""
         self.refresh_connections()
@@ -107,6 +136,14 @@ class Worker(db_worker.Worker):
             self.housekeeping()
             self.next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
         row, readable = self.claim()
+        if self.outage_since is not None:
+            logger.warning(
+                "worker %s: database available again after %.1fs",
+                self.worker_id,
+                time.monotonic() - self.outage_since,
+            )
+            self.outage_since = None
+        mail.emails_record_accepted()
         if row is not None:
             self.run_task(row)
         self.refresh_connections()
