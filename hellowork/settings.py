@@ -10,7 +10,6 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
-from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -53,7 +52,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "hellowork.middleware.SeekerLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -124,10 +123,24 @@ AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"  # in Japanese, inside the admin's layout
 
-# Japanese first; English follows. Every user-facing string goes through gettext.
+# Japanese first; every user-facing string goes through gettext. Each language is named in
+# itself and never translated: the switch must be readable by the person who needs it.
+# Easy Japanese (やさしい日本語) is Japanese with a private-use subtag (see hellowork/languages.py).
 LANGUAGE_CODE = "ja"
-LANGUAGES = [("ja", _("日本語")), ("en", _("English"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGES = [
+    ("ja", "日本語"),
+    ("en", "English"),
+    ("pt-br", "Português"),
+    ("vi", "Tiếng Việt"),
+    ("tl", "Tagalog"),
+    ("es", "Español"),
+    ("zh-hans", "中文"),
+    ("ja-x-easy", "やさしいにほんご"),
+]
+# locale/: the portal's catalogues (makemessages writes there). hellowork/locale/: Django's
+# own texts a seeker can see (weekday and month names, form errors) in the languages Django
+# ships no catalogue for (Tagalog); without it they would fall back to Japanese.
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "hellowork" / "locale"]
 TIME_ZONE = "Asia/Tokyo"
 USE_I18N = True
 USE_TZ = True

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from consent.models import TermsVersion
 from consent.selectors import terms_in_force
 from consent.services import ConsentError, ConsentGiven
+from hellowork import languages
 from reservations import ratelimit, rules, selectors, services
 from reservations.calendar import reservation_ics
 from reservations.forms import (
@@ -90,8 +91,7 @@ def _booking_window(office: Office, now: datetime) -> BookingWindow:
 
 
 def _language() -> str:
-    language = (translation.get_language() or settings.LANGUAGE_CODE).split("-")[0]
-    return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+    return languages.supported(translation.get_language()) or settings.LANGUAGE_CODE
 
 
 def _private(response: HttpResponse) -> HttpResponse:

@@ -329,7 +329,11 @@ READ_ATTRIBUTES = ("aria-label", "title", "placeholder", "alt", "aria-descriptio
 
 
 class _ReadableText(HTMLParser):
-    """Text and read-out attributes of a page, except inside elements marked lang="ja"."""
+    """Text and read-out attributes of a page, except inside elements marked lang="ja".
+
+    Nor inside an element marked as another language than the page's own: the language
+    switch names each language in itself (中文 on an English page is Chinese, marked so).
+    """
 
     VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
 
@@ -337,6 +341,7 @@ class _ReadableText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.stack: list[tuple[str, bool]] = []  # (tag, hidden from the check)
         self.parts: list[str] = []
+        self.page_language: str | None = None
 
     @property
     def hidden(self) -> bool:
@@ -344,10 +349,14 @@ class _ReadableText(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
+        lang = (attributes.get("lang") or "").lower()
+        if tag == "html":
+            self.page_language = lang
         hidden = (
             self.hidden
             or tag in ("script", "style")
-            or (attributes.get("lang") or "").startswith("ja")
+            or lang.startswith("ja")
+            or (tag != "html" and bool(lang) and lang != self.page_language)
         )
         if not hidden:
             self.parts += [attributes[name] or "" for name in READ_ATTRIBUTES if name in attributes]

@@ -1,0 +1,180 @@
+"""The portal's eight languages: how each is named, tagged and dated, how a first visit picks
+one, and how a booking keeps the language it was made in.
+
+The catalogues themselves (complete, compiled, no Japanese left) are checked in test_i18n.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.core.cache import cache
+from django.test import Client
+from django.utils import translation
+
+from hellowork.languages import bcp47
+from reservations.templatetags.seeker_dates import format_date, format_datetime, format_day
+from tests.conftest import tokyo
+from tests.seeker_pages import NOW
+
+# (Django code, BCP 47 tag, own name, a word of the home page in that language)
+LANGUAGES = [
+    ("ja", "ja", "日本語", "オンライン職業相談の予約"),
+    ("en", "en", "English", "Book online job counselling"),
+    ("pt-br", "pt-BR", "Português", "Agendar"),
+    ("vi", "vi", "Tiếng Việt", "Đặt lịch"),
+    ("tl", "tl", "Tagalog", "konsultasyon"),
+    ("es", "es", "Español", "Reservar"),
+    ("zh-hans", "zh-Hans", "中文", "预约"),
+    ("ja-x-easy", "ja-x-easy", "やさしいにほんご", "よやく"),
+]
+CODES = [code for code, *_rest in LANGUAGES]
+
+
+@pytest.fixture(autouse=True)
+def _language_restored() -> Iterator[None]:
+    with translation.override(translation.get_language()):
+        yield
+
+
+@pytest.fixture
+def _fixed_clock() -> Iterator[None]:
+    cache.clear()
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def client_in(language: str) -> Client:
+    client = Client()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    return client
+
+
+def html_lang(html: str) -> str:
+    match = re.search(r'<html lang="([^"]+)">', html)
+    assert match, html[:200]
+    return match.group(1)
+
+
+# --- step 1: the languages, their names, tags and dates -------------------------------------
+
+
+def test_the_portal_offers_eight_languages_each_in_its_own_name():
+    assert [(code, str(name)) for code, name in settings.LANGUAGES] == [
+        (code, name) for code, _tag, name, _word in LANGUAGES
+    ]
+    # The names are never translated: the same in every language.
+    for code in CODES:
+        with translation.override(code):
+            assert [str(name) for _code, name in settings.LANGUAGES][2] == "Português"
+
+
+@pytest.mark.parametrize(
+    ("code", "tag"),
+    [(code, tag) for code, tag, *_rest in LANGUAGES]
+    + [("en-us", "en-US"), ("es-419", "es-419"), ("zh-hant-tw", "zh-Hant-TW"), ("", "")],
+)
+def test_bcp47_tags(code, tag):
+    assert bcp47(code) == tag
+
+
+@pytest.mark.usefixtures("_fixed_clock")
+@pytest.mark.parametrize(("code", "tag", "name", "word"), LANGUAGES)
+def test_every_language_page_is_tagged_and_switches_to_the_others(
+    office, terms, code, tag, name, word
+):
+    response = client_in(code).get("/")
+    html = response.content.decode()
+    assert html_lang(html) == tag
+    assert response["Content-Language"] == tag
+    assert word in html
+    switch = html[html.index('class="language-switch"') : html.index("</form>")]
+    for other, other_tag, other_name, _word in LANGUAGES:
+        button = f'value="{other}" lang="{other_tag}">{other_name}</button>'
+        assert (button in switch) == (other != code), (code, other)
+
+
+@pytest.mark.parametrize(("code", "tag", "name", "word"), LANGUAGES)
+def test_the_switch_turns_each_language_on(office, terms, code, tag, name, word):
+    client = Client()
+    response = client.post("/i18n/setlang/", {"language": code, "next": "/"})
+    assert response.status_code == 302
+    assert html_lang(client.get("/").content.decode()) == tag
+
+
+# Thursday 24 December 2026, 10:00 Tokyo
+DATES = {
+    "ja": ("12月24日(木)", "2026年12月24日(木)", "2026年12月24日(木) 10:00"),
+    "ja-x-easy": ("12月24日(木)", "2026年12月24日(木)", "2026年12月24日(木) 10:00"),
+    "en": ("Thu 24 December", "Thu 24 December 2026", "Thu 24 December 2026, 10:00"),
+    "pt-br": (
+        "qui, 24 de dezembro",
+        "qui, 24 de dezembro de 2026",
+        "qui, 24 de dezembro de 2026, 10:00",
+    ),
+    "vi": ("Thứ 5, 24/12", "Thứ 5, 24/12/2026", "Thứ 5, 24/12/2026, 10:00"),
+    "tl": ("Huw, Disyembre 24", "Huw, Disyembre 24, 2026", "Huw, Disyembre 24, 2026, 10:00"),
+    "es": (
+        "jue 24 de diciembre",
+        "jue 24 de diciembre de 2026",
+        "jue 24 de diciembre de 2026, 10:00",
+    ),
+    "zh-hans": ("12月24日 星期四", "2026年12月24日 星期四", "2026年12月24日 星期四 10:00"),
+}
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_dates_in_every_language(code):
+    start = tokyo(2026, 12, 24, 10)
+    with translation.override(code):
+        assert (format_day(start), format_date(start), format_datetime(start)) == DATES[code]
+
+
+# Japanese script a non-Japanese date must not contain (Chinese writes 年月日 itself).
+JAPANESE_DATE_PARTS = re.compile(r"[月日曜年\u3040-\u30ff]")
+KANA = re.compile(r"[\u3040-\u30ff]")
+
+
+@pytest.mark.parametrize("code", [code for code in CODES if not code.startswith("ja")])
+def test_no_japanese_in_dates_outside_japanese(code):
+    pattern = KANA if code == "zh-hans" else JAPANESE_DATE_PARTS
+    with translation.override(code):
+        for day in range(1, 8):  # every weekday
+            for month in range(1, 13):  # every month
+                text = format_datetime(tokyo(2027, month, day, 14))
+                assert not pattern.search(text), (code, text)
+
+
+def test_django_own_texts_in_tagalog_are_not_japanese():
+    # Django ships no Tagalog: hellowork/locale/tl keeps its texts from falling back to Japanese.
+    with translation.override("tl"):
+        assert translation.gettext("Enter a valid email address.") == (
+            "Maglagay ng tamang email address."
+        )
+        assert translation.gettext("This field is required.") == "Kailangang sagutan ito."
+        assert format_date(date(2027, 5, 3)) == "Lun, Mayo 3, 2027"
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"), [("pt-br", "email válido"), ("vi", "địa chỉ email"), ("es", "válida")]
+)
+def test_django_own_texts_come_from_django_where_it_has_them(code, expected):
+    with translation.override(code):
+        assert expected in translation.gettext("Enter a valid email address.")
+
+
+def test_easy_japanese_falls_back_to_japanese_for_django_texts():
+    with translation.override("ja-x-easy"):
+        assert "メールアドレス" in translation.gettext("Enter a valid email address.")
+
+
+@pytest.mark.usefixtures("_fixed_clock")
+@pytest.mark.parametrize("code", ["pt-br", "vi", "tl", "es", "zh-hans"])
+def test_holidays_are_named_in_english_outside_japanese(office, terms, code):
+    html = client_in(code).get("/slots/?week=2027-01-11").content.decode()
+    assert "Coming of Age Day" in html and "成人の日" not in html
