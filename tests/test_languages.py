@@ -178,3 +178,58 @@ def test_easy_japanese_falls_back_to_japanese_for_django_texts():
 def test_holidays_are_named_in_english_outside_japanese(office, terms, code):
     html = client_in(code).get("/slots/?week=2027-01-11").content.decode()
     assert "Coming of Age Day" in html and "成人の日" not in html
+
+
+# --- step 2: the first visit follows Accept-Language; a choice sticks -----------------------
+
+
+@pytest.mark.parametrize(
+    ("accept", "tag"),
+    [
+        ("pt-BR,pt;q=0.9", "pt-BR"),
+        ("pt", "pt-BR"),
+        ("pt-PT", "pt-BR"),
+        ("fil", "tl"),
+        ("fil-PH,en;q=0.5", "tl"),
+        ("tl", "tl"),
+        ("tl-PH", "tl"),
+        ("zh-CN,zh;q=0.9", "zh-Hans"),
+        ("zh-Hans", "zh-Hans"),
+        ("zh-Hans-CN", "zh-Hans"),
+        ("zh-SG", "zh-Hans"),
+        ("zh", "zh-Hans"),
+        ("es-PE", "es"),
+        ("es-419", "es"),
+        ("es", "es"),
+        ("vi-VN", "vi"),
+        ("vi", "vi"),
+        ("en-US,en;q=0.9", "en"),
+        ("en-GB", "en"),
+        ("ja-JP", "ja"),
+        ("ko-KR", "ja"),  # not ours: the source language
+        ("ko,en;q=0.5", "en"),  # the first of ours the browser accepts
+        ("de;q=0.9,vi;q=0.8", "vi"),
+        ("*", "ja"),
+        ("", "ja"),
+    ],
+)
+def test_a_first_visit_speaks_the_browser_language(office, terms, accept, tag):
+    response = Client(HTTP_ACCEPT_LANGUAGE=accept).get("/")
+    assert html_lang(response.content.decode()) == tag
+    assert "Accept-Language" in response["Vary"]
+
+
+def test_the_choice_made_with_the_switch_wins_over_the_browser(office, terms):
+    client = Client(HTTP_ACCEPT_LANGUAGE="pt-BR")
+    assert html_lang(client.get("/").content.decode()) == "pt-BR"
+    client.post("/i18n/setlang/", {"language": "vi", "next": "/"})
+    assert html_lang(client.get("/").content.decode()) == "vi"
+    assert html_lang(client.get("/slots/").content.decode()) == "vi"
+    client.post("/i18n/setlang/", {"language": "ja", "next": "/"})
+    assert html_lang(client.get("/").content.decode()) == "ja"
+
+
+def test_a_cookie_naming_no_language_of_ours_is_not_a_choice(office, terms):
+    client = Client(HTTP_ACCEPT_LANGUAGE="es")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "de"
+    assert html_lang(client.get("/").content.decode()) == "es"
