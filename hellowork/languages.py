@@ -17,6 +17,8 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 # Languages a browser may ask for under another code than ours (Accept-Language).
 # Filipino (fil) is written as Tagalog; Django knows neither, and only `tl` is in LANGUAGES.
 ALIASES: dict[str, str] = {"fil": "tl"}
+# The query parameter by which the links of an email open in the email's language.
+LINK_PARAMETER = "lang"
 
 
 def bcp47(code: str) -> str:
@@ -71,6 +73,14 @@ def first_visit_language(request: HttpRequest) -> str:
     return settings.LANGUAGE_CODE
 
 
+def linked_language(request: HttpRequest) -> str | None:
+    """The language a link asks for (`?lang=vi` in the links of an email), if it is ours."""
+    value = request.GET.get(LINK_PARAMETER, "")
+    code = supported(value)
+    return code if code is not None and code == value.lower() else None
+
+
 def request_language(request: HttpRequest) -> str:
-    """The page's language: the person's choice, else what their browser asks for."""
-    return chosen_language(request) or first_visit_language(request)
+    """The page's language: the person's choice with the switch, else the language the link
+    asks for (an email's), else what their browser asks for."""
+    return chosen_language(request) or linked_language(request) or first_visit_language(request)

@@ -463,6 +463,11 @@ def _booking_or_404(request: HttpRequest, token: str) -> Reservation:
     if reservation is None:
         # The same friendly page for an unknown, mistyped or erased link: nothing leaks.
         raise Http404
+    # The private link arrives by email, in the booking's language; it opens in that
+    # language in any browser unless the person chose one with the switch.
+    if languages.chosen_language(request) is None and reservation.language:
+        translation.activate(reservation.language)
+        request.LANGUAGE_CODE = translation.get_language()
     return reservation
 
 

@@ -13,14 +13,17 @@ from datetime import date
 import pytest
 import time_machine
 from django.conf import settings
+from django.core import mail
 from django.core.cache import cache
 from django.test import Client
 from django.utils import translation
 
 from hellowork.languages import bcp47
+from reservations import notifications, services
+from reservations.models import EmailKind, OutgoingEmail, Reservation
 from reservations.templatetags.seeker_dates import format_date, format_datetime, format_day
 from tests.conftest import tokyo
-from tests.seeker_pages import NOW
+from tests.seeker_pages import NOW, answers, submit
 
 # (Django code, BCP 47 tag, own name, a word of the home page in that language)
 LANGUAGES = [
@@ -233,3 +236,91 @@ def test_a_cookie_naming_no_language_of_ours_is_not_a_choice(office, terms):
     client = Client(HTTP_ACCEPT_LANGUAGE="es")
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "de"
     assert html_lang(client.get("/").content.decode()) == "es"
+
+
+# --- step 3: a booking keeps the language it was made in ------------------------------------
+
+SEEKER = {"name": "Maria Silva", "email": "maria@example.com", "email_confirm": "maria@example.com"}
+
+
+@pytest.mark.usefixtures("_fixed_clock")
+@pytest.mark.parametrize("code", CODES)
+def test_a_booking_made_in_a_language_keeps_it(terms, code, django_capture_on_commit_callbacks):
+    client = client_in(code)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = submit(client, answers(terms.pk, **SEEKER))
+    assert response.status_code == 302, response.content.decode()[:300]
+    reservation = Reservation.objects.get()
+    assert reservation.language == code
+    assert reservation.consents.get().language == code
+    [received] = mail.outbox
+    assert f"/r/{reservation.token}/" in received.body
+    [(html, _mimetype)] = received.alternatives
+    assert html_lang(html) == bcp47(code)
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_the_private_link_opens_in_the_booking_language_in_any_browser(
+    make_reservation, next_slot, code
+):
+    reservation = make_reservation(next_slot(0), language=code, platform="teleoffice")
+    browser = Client(HTTP_ACCEPT_LANGUAGE="ja")  # a fresh browser, set to Japanese
+    for path in (f"/r/{reservation.token}/", f"/r/{reservation.token}/cancel/"):
+        response = browser.get(path)
+        assert response.status_code == 200
+        assert html_lang(response.content.decode()) == bcp47(code), path
+        assert response["Content-Language"] == bcp47(code)
+    # The language stays the page's only: the next public page follows the browser again.
+    assert html_lang(browser.get("/").content.decode()) == "ja"
+
+
+def test_the_person_s_own_choice_wins_on_the_private_link(make_reservation, next_slot):
+    reservation = make_reservation(next_slot(0), language="vi")
+    browser = Client(HTTP_ACCEPT_LANGUAGE="vi")
+    browser.post("/i18n/setlang/", {"language": "en", "next": f"/r/{reservation.token}/"})
+    assert html_lang(browser.get(f"/r/{reservation.token}/").content.decode()) == "en"
+
+
+def test_an_unknown_private_link_speaks_the_browser_language(office):
+    response = Client(HTTP_ACCEPT_LANGUAGE="es").get("/r/no-such-booking/")
+    assert response.status_code == 404
+    assert html_lang(response.content.decode()) == "es"
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_emails_render_in_the_booking_language_and_their_links_keep_it(
+    make_reservation, next_slot, code
+):
+    reservation = make_reservation(next_slot(0), language=code, name="Maria Silva")
+    services.reservation_cancel(reservation=reservation, by="seeker")
+    email = OutgoingEmail.objects.filter(reservation=reservation, kind=EmailKind.CANCELLED).get()
+    assert email.language == code
+    message = notifications.render_email(email)
+    [(html, _mimetype)] = message.alternatives
+    assert html_lang(html) == bcp47(code)
+    with translation.override(code):
+        greeting = translation.gettext("%(name)s 様") % {"name": "Maria Silva"}
+    assert message.body.startswith(greeting)
+    home = f"{settings.SITE_URL}/?lang={code}"
+    assert home in message.body and f'href="{home}"' in html
+    # What such a link opens, in a browser set to Japanese.
+    page = Client(HTTP_ACCEPT_LANGUAGE="ja").get(f"/?lang={code}")
+    assert html_lang(page.content.decode()) == bcp47(code)
+
+
+def test_a_link_s_language_gives_way_to_the_person_s_choice(office, terms):
+    client = client_in("en")
+    assert html_lang(client.get("/?lang=vi").content.decode()) == "en"
+    assert html_lang(Client().get("/?lang=xx").content.decode()) == "ja"
+    assert html_lang(Client().get("/?lang=zh-Hans").content.decode()) == "zh-Hans"
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_the_calendar_file_is_in_the_booking_language(make_reservation, next_slot, code):
+    reservation = make_reservation(next_slot(0), language=code)
+    ics = Client(HTTP_ACCEPT_LANGUAGE="ja").get(f"/r/{reservation.token}/calendar.ics")
+    with translation.override(code):
+        reference = translation.gettext("予約番号: %(reference)s") % {
+            "reference": reservation.reference
+        }
+    assert reference.encode() in ics.content.replace(b"\r\n ", b"")
