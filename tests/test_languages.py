@@ -21,6 +21,7 @@ from django.utils import translation
 from hellowork.languages import bcp47
 from reservations import notifications, services
 from reservations.models import EmailKind, OutgoingEmail, Reservation
+from reservations.rules import TOKYO
 from reservations.templatetags.seeker_dates import format_date, format_datetime, format_day
 from tests.conftest import tokyo
 from tests.seeker_pages import NOW, answers, submit
@@ -324,3 +325,53 @@ def test_the_calendar_file_is_in_the_booking_language(make_reservation, next_slo
             "reference": reservation.reference
         }
     assert reference.encode() in ics.content.replace(b"\r\n ", b"")
+
+
+# --- step 6: times name Japan time -------------------------------------------------------
+
+JAPAN_TIME = {
+    "ja": "（日本時間）",
+    "en": "(Japan time)",
+    "pt-br": "(horário do Japão)",
+    "vi": "(giờ Nhật Bản)",
+    "tl": "(oras sa Japan)",
+    "es": "(hora de Japón)",
+    "zh-hans": "（日本时间）",
+    "ja-x-easy": "（日本時間（にほんじかん））",
+}
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_times_name_japan_time_in_emails_calendar_and_pages(
+    make_reservation, next_slot, counselor, code
+):
+    reservation = make_reservation(next_slot(0), language=code, platform="teleoffice")
+    services.reservation_confirm(
+        reservation=reservation,
+        actor=counselor,
+        meeting_url="https://teleoffice.example.jp/room/abc",
+        meeting_passcode="1234",
+    )
+    with translation.override(code):
+        start = reservation.slot.starts_at.astimezone(TOKYO)
+        when = f"{format_date(start)} {start:%H:%M}"
+    for kind in (EmailKind.REQUEST_RECEIVED, EmailKind.CONFIRMED):
+        email = OutgoingEmail.objects.filter(reservation=reservation, kind=kind).latest("id")
+        message = notifications.render_email(email)
+        [(html, _mimetype)] = message.alternatives
+        line = next(line for line in message.body.splitlines() if when in line)
+        assert line.endswith(JAPAN_TIME[code]), line
+        assert JAPAN_TIME[code] in html
+    ics = Client().get(f"/r/{reservation.token}/calendar.ics").content.decode()
+    assert JAPAN_TIME[code] in ics.replace("\r\n ", "")
+    page = client_in(code).get(f"/r/{reservation.token}/").content.decode()
+    assert JAPAN_TIME[code] in page
+
+
+@pytest.mark.usefixtures("_fixed_clock")
+def test_the_done_page_names_japan_time(terms, django_capture_on_commit_callbacks):
+    client = client_in("pt-br")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = submit(client, answers(terms.pk, **SEEKER))
+    html = client.get(response["Location"]).content.decode()
+    assert "qui, 24 de dezembro de 2026 10:00–10:30 (horário do Japão)" in html
