@@ -8,6 +8,7 @@ without a real SECRET_KEY.
 from pathlib import Path
 
 import environ
+from django.conf.locale import LANG_INFO
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -137,6 +138,15 @@ LANGUAGES = [
     ("zh-hans", "中文"),
     ("ja-x-easy", "やさしいにほんご"),
 ]
+# Django's table of languages knows neither Tagalog nor Easy Japanese; what asks it
+# (get_language_info, the admin's statistics) learns them here.
+LANG_INFO.setdefault(
+    "tl", {"bidi": False, "code": "tl", "name": "Tagalog", "name_local": "Tagalog"}
+)
+LANG_INFO.setdefault(
+    "ja-x-easy",
+    {"bidi": False, "code": "ja-x-easy", "name": "Easy Japanese", "name_local": "やさしいにほんご"},
+)
 # locale/: the portal's catalogues (makemessages writes there). hellowork/locale/: Django's
 # own texts a seeker can see (weekday and month names, form errors) in the languages Django
 # ships no catalogue for (Tagalog); without it they would fall back to Japanese.
