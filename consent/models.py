@@ -248,7 +248,7 @@ class Consent(models.Model):
     given_at = models.DateTimeField(_("同意日時"), db_index=True)
     ip_address = models.GenericIPAddressField(_("IPアドレス"), null=True, blank=True)
     user_agent = models.TextField(_("ブラウザ（ユーザーエージェント）"), blank=True)
-    language = models.CharField(_("画面の言語"), max_length=8)
+    language = models.CharField(_("画面の言語"), max_length=16)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         # PROTECT: who took a verbal consent is part of the evidence.

@@ -117,7 +117,7 @@ def consent_record(*, reservation: Reservation, given: ConsentGiven, now: dateti
         given_at=now,
         ip_address=_valid_ip(given.ip_address),
         user_agent=(given.user_agent or "")[:USER_AGENT_MAX],
-        language=(given.language or "ja")[:8],
+        language=(given.language or "ja")[: Consent._meta.get_field("language").max_length],
         recorded_by=recorder,
     )
 

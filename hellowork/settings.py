@@ -8,9 +8,9 @@ without a real SECRET_KEY.
 from pathlib import Path
 
 import environ
+from django.conf.locale import LANG_INFO
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
-from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "hellowork.middleware.SeekerLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -146,10 +146,33 @@ LOGIN_USERNAME_FREE_FAILURES = env.int("LOGIN_USERNAME_FREE_FAILURES", default=1
 LOGIN_ADDRESS_FREE_FAILURES = env.int("LOGIN_ADDRESS_FREE_FAILURES", default=20)
 LOGIN_MAX_DELAY_SECONDS = env.int("LOGIN_MAX_DELAY_SECONDS", default=900)
 
-# Japanese first; English follows. Every user-facing string goes through gettext.
+# Japanese first; every user-facing string goes through gettext. Each language is named in
+# itself and never translated: the switch must be readable by the person who needs it.
+# Easy Japanese (やさしい日本語) is Japanese with a private-use subtag (see hellowork/languages.py).
 LANGUAGE_CODE = "ja"
-LANGUAGES = [("ja", _("日本語")), ("en", _("English"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGES = [
+    ("ja", "日本語"),
+    ("en", "English"),
+    ("pt-br", "Português"),
+    ("vi", "Tiếng Việt"),
+    ("tl", "Tagalog"),
+    ("es", "Español"),
+    ("zh-hans", "中文"),
+    ("ja-x-easy", "やさしいにほんご"),
+]
+# Django's table of languages knows neither Tagalog nor Easy Japanese; what asks it
+# (get_language_info, the admin's statistics) learns them here.
+LANG_INFO.setdefault(
+    "tl", {"bidi": False, "code": "tl", "name": "Tagalog", "name_local": "Tagalog"}
+)
+LANG_INFO.setdefault(
+    "ja-x-easy",
+    {"bidi": False, "code": "ja-x-easy", "name": "Easy Japanese", "name_local": "やさしいにほんご"},
+)
+# locale/: the portal's catalogues (makemessages writes there). hellowork/locale/: Django's
+# own texts a seeker can see (weekday and month names, form errors) in the languages Django
+# ships no catalogue for (Tagalog); without it they would fall back to Japanese.
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "hellowork" / "locale"]
 TIME_ZONE = "Asia/Tokyo"
 USE_I18N = True
 USE_TZ = True

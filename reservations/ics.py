@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from reservations.models import EventKind, Reservation
 from reservations.rules import Status
+from reservations.templatetags.seeker_dates import format_date, format_time_range
 
 _ICAL_STATUS = {
     Status.REQUESTED: "TENTATIVE",
@@ -30,16 +31,22 @@ def reservation_ics(reservation: Reservation) -> bytes:
     office = reservation.office
     with translation.override(reservation.language or settings.LANGUAGE_CODE):
         summary = _("オンライン職業相談（%(office)s）") % {"office": office.name}
+        when = (
+            f"{format_date(reservation.slot.starts_at)} "
+            f"{format_time_range(reservation.slot.starts_at, reservation.slot.ends_at)}"
+        )
         lines = [
             _("予約番号: %(reference)s") % {"reference": reservation.reference},
+            # The calendar shows the event in the phone's zone; the text names the office's.
+            _("日時: %(when)s（日本時間）") % {"when": when},
             _("予約の確認・キャンセル: %(url)s") % {"url": reservation.private_url},
             _("お問い合わせ・キャンセルのご連絡: %(office)s %(phone)s")
             % {"office": office.name, "phone": office.phone},
         ]
         if reservation.meeting_link_ready:
-            lines.insert(1, _("参加用URL: %(url)s") % {"url": reservation.meeting_join_url})
+            lines.insert(2, _("参加用URL: %(url)s") % {"url": reservation.meeting_join_url})
             if reservation.meeting_passcode:
-                lines.insert(2, _("パスコード: %(code)s") % {"code": reservation.meeting_passcode})
+                lines.insert(3, _("パスコード: %(code)s") % {"code": reservation.meeting_passcode})
         # Art. 12(2): recording is forbidden; the reminder travels with the event.
         lines.append(_("相談の録画・録音は禁止です（利用規約第12条(2)）。"))
 

@@ -233,7 +233,7 @@ class Reservation(models.Model):
         _("利用するアプリ"), max_length=20, choices=Platform.choices, default=Platform.ZOOM
     )
     language = models.CharField(
-        _("連絡の言語"), max_length=8, choices=settings.LANGUAGES, default="ja"
+        _("連絡の言語"), max_length=16, choices=settings.LANGUAGES, default="ja"
     )
     person_key = models.CharField(max_length=300, editable=False, db_index=True)
 
@@ -467,7 +467,7 @@ class OutgoingEmail(models.Model):
     )
     # The same Message-ID on every attempt, so a resend after a lost reply is recognisable.
     message_id = models.CharField(_("Message-ID"), max_length=255, unique=True)
-    language = models.CharField(_("言語"), max_length=8, blank=True)
+    language = models.CharField(_("言語"), max_length=16, blank=True)
     subject = models.CharField(_("件名"), max_length=255, blank=True)
     attempts = models.PositiveSmallIntegerField(_("送信の試行回数"), default=0)
     last_error = models.CharField(_("最後のエラー"), max_length=300, blank=True)

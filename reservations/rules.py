@@ -186,8 +186,9 @@ def _japanese_holidays(year: int, language: str = "ja") -> holidays.HolidayBase:
 
 def holiday_name(day: date, language: str = "ja") -> str | None:
     """The Japanese national holiday on this day (祝日・振替休日・国民の休日), if any."""
-    # The names come from the holidays library, which knows them in Japanese and English.
-    names = "en_US" if (language or "ja").startswith("en") else "ja"
+    # The names come from the holidays library, which knows them in Japanese and English:
+    # every page outside Japanese (and Easy Japanese) names the holiday in English.
+    names = "ja" if (language or "ja").startswith("ja") else "en_US"
     return _japanese_holidays(day.year, names).get(day)
 
 

@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from consent.models import TermsVersion
 from consent.selectors import terms_in_force
 from consent.services import ConsentError, ConsentGiven
+from hellowork import languages
 from reservations import ratelimit, rules, selectors, services
 from reservations.forms import (
     BookingWindow,
@@ -91,8 +92,7 @@ def _booking_window(office: Office, now: datetime) -> BookingWindow:
 
 
 def _language() -> str:
-    language = (translation.get_language() or settings.LANGUAGE_CODE).split("-")[0]
-    return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+    return languages.supported(translation.get_language()) or settings.LANGUAGE_CODE
 
 
 def _private(response: HttpResponse) -> HttpResponse:
@@ -523,6 +523,11 @@ def _booking_or_404(request: HttpRequest, token: str) -> Reservation:
     if reservation is None:
         # The same friendly page for an unknown, mistyped or erased link: nothing leaks.
         raise Http404
+    # The private link arrives by email, in the booking's language; it opens in that
+    # language in any browser unless the person chose one with the switch.
+    if languages.chosen_language(request) is None and reservation.language:
+        translation.activate(reservation.language)
+        request.LANGUAGE_CODE = translation.get_language()
     return reservation
 
 

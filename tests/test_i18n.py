@@ -1,8 +1,9 @@
-"""The English translation: the catalogue is complete, compiled and up to date with the code,
-and pages and emails shown in English really are in English.
+"""The translations: every catalogue is complete, compiled and up to date with the code, and
+pages and emails shown in a language other than Japanese really are in that language.
 
-Japanese is the source language of every string; locale/en/LC_MESSAGES/django.po holds the
-English and django.mo is committed beside it, so no gettext tools are needed at run time.
+Japanese is the source language of every string; locale/<locale>/LC_MESSAGES/django.po holds
+each language (English, Português, Tiếng Việt, Tagalog, Español, 中文, やさしいにほんご) and
+django.mo is committed beside it, so no gettext tools are needed at run time.
 The catalogue checks that call gettext's own tools fail in CI when the tools are missing
 (.ci/run installs them) and are skipped only on a developer's machine without them.
 """
@@ -29,6 +30,7 @@ from django.template.loader import render_to_string
 from django.test import Client
 from django.utils import translation
 
+from hellowork.languages import bcp47
 from reservations import mail, outbox, services
 from reservations.models import EmailKind, OutgoingEmail, Reservation
 from reservations.templatetags.seeker_dates import format_date
@@ -36,13 +38,31 @@ from tests.conftest import tokyo
 from tests.seeker_pages import NOW, OPEN_SLOT, answers, as_post, hidden_fields, review, submit
 
 BASE_DIR = Path(settings.BASE_DIR)
-PO_FILE = BASE_DIR / "locale" / "en" / "LC_MESSAGES" / "django.po"
+# Locale directory → Django language code, for every language but the source.
+CATALOGUES = {
+    "en": "en",
+    "pt_BR": "pt-br",
+    "vi": "vi",
+    "tl": "tl",
+    "es": "es",
+    "zh_Hans": "zh-hans",
+    "ja_X-easy": "ja-x-easy",
+}
+LOCALES = list(CATALOGUES)
+# The languages whose pages and translations must show no Japanese.
+NOT_JAPANESE = [locale for locale, code in CATALOGUES.items() if not code.startswith("ja")]
+
+
+def po_file(locale: str) -> Path:
+    return BASE_DIR / "locale" / locale / "LC_MESSAGES" / "django.po"
+
+
+PO_FILE = po_file("en")
 MO_FILE = PO_FILE.with_suffix(".mo")
 # The same command as the README's "Translations" section.
 MAKEMESSAGES = [
     "makemessages",
-    "-l",
-    "en",
+    *[part for locale in LOCALES for part in ("-l", locale)],
     "--ignore=.venv",
     "--ignore=staticfiles",
     "--ignore=bench",
@@ -183,27 +203,50 @@ def placeholders(text: str) -> list[str]:
 # --- (a) complete, (b) compiled, (c) up to date --------------------------------------------------
 
 
+def plural_count(header: Entry) -> int:
+    match = re.search(r"^Plural-Forms: nplurals=(\d+);", header.msgstr.get(0, ""), re.MULTILINE)
+    return int(match.group(1)) if match else 2
+
+
 def unfinished(entries: list[Entry]) -> list[str]:
     """The fuzzy and untranslated entries (the header excluded)."""
     problems = []
+    plurals = plural_count(entries[0])
     for entry in entries[1:]:
         if "fuzzy" in entry.flags:
             problems.append(f"fuzzy: {entry.msgid!r}")
-        expected = 2 if entry.msgid_plural is not None else 1
+        expected = plurals if entry.msgid_plural is not None else 1
         if len(entry.msgstr) != expected or not all(entry.msgstr.values()):
             problems.append(f"untranslated: {entry.msgid!r}")
     return problems
 
 
-def test_every_message_is_translated_and_none_is_fuzzy():
-    header, *entries = read_po(PO_FILE)
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_message_is_translated_and_none_is_fuzzy(locale):
+    header, *entries = read_po(po_file(locale))
     assert header.msgid == ""
     assert "fuzzy" not in header.flags, "the header is fuzzy: msgfmt would drop it"
-    assert "Language: en\n" in header.msgstr[0]
-    assert "Plural-Forms: nplurals=2; plural=(n != 1);" in header.msgstr[0]
+    assert f"Language: {locale}\n" in header.msgstr[0]
+    assert "Plural-Forms: nplurals=" in header.msgstr[0]
+    if locale == "en":
+        assert "Plural-Forms: nplurals=2; plural=(n != 1);" in header.msgstr[0]
     assert len(entries) > 500  # the whole portal, not a sample
     problems = unfinished([header, *entries])
     assert not problems, "\n".join(problems)
+
+
+def test_every_catalogue_has_the_same_messages():
+    keys = {locale: {entry.key for entry in read_po(po_file(locale))[1:]} for locale in LOCALES}
+    for locale in LOCALES:
+        assert keys[locale] == keys["en"], (
+            locale,
+            sorted(keys[locale] ^ keys["en"], key=str)[:10],
+        )
+
+
+def test_every_language_of_the_portal_has_a_catalogue():
+    codes = {code for code, _name in settings.LANGUAGES} - {settings.LANGUAGE_CODE}
+    assert codes == set(CATALOGUES.values())
 
 
 def test_the_reader_sees_fuzzy_untranslated_and_plural_entries(tmp_path):
@@ -228,9 +271,10 @@ def test_the_reader_sees_fuzzy_untranslated_and_plural_entries(tmp_path):
     ]
 
 
-def test_every_translation_keeps_the_placeholders_of_its_message():
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_translation_keeps_the_placeholders_of_its_message(locale):
     problems = []
-    for entry in read_po(PO_FILE)[1:]:
+    for entry in read_po(po_file(locale))[1:]:
         wanted = placeholders(entry.msgid_plural or entry.msgid)
         for text in entry.msgstr.values():
             # An English singular may spell out "1" instead of using the counter.
@@ -240,38 +284,43 @@ def test_every_translation_keeps_the_placeholders_of_its_message():
     assert not problems, "\n".join(problems)
 
 
-def test_english_translations_contain_no_japanese_except_names_kept_on_purpose():
+@pytest.mark.parametrize("locale", NOT_JAPANESE)
+def test_translations_contain_no_japanese_except_names_kept_on_purpose(locale):
     # 求職番号 and ハローワーク受付票 stay beside their English: they are what the seeker's
     # Hello Work card says. The example values of the terms' issuer and date are Japanese data.
     kept = ("求職番号", "ハローワーク受付票", "伊勢崎公共職業安定所長", "令和5年4月1日", "第1条")
     kept += ("（見出し）",)
     problems = []
-    for entry in read_po(PO_FILE)[1:]:
+    script = script_of(CATALOGUES[locale])
+    for entry in read_po(po_file(locale))[1:]:
         for text in entry.msgstr.values():
             rest = text
             for word in kept:
                 rest = rest.replace(word, "")
-            if JAPANESE.search(rest):
+            if script.search(rest):
                 problems.append(f"{entry.msgid!r} → {text!r}")
     assert not problems, "\n".join(problems)
 
 
-def test_the_committed_mo_file_is_the_compiled_po_file():
-    with MO_FILE.open("rb") as handle:
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_committed_mo_file_is_the_compiled_po_file(locale):
+    with po_file(locale).with_suffix(".mo").open("rb") as handle:
         compiled = gettext.GNUTranslations(handle)._catalog  # type: ignore[attr-defined]
-    expected = catalogue_of(read_po(PO_FILE))
+    expected = catalogue_of(read_po(po_file(locale)))
     expected[""] = without_creation_date(expected[""])
     compiled[""] = without_creation_date(compiled[""])
     assert compiled == expected, (
-        "locale/en/LC_MESSAGES/django.mo is out of date: run "
-        "`DEBUG=1 python manage.py compilemessages -l en --ignore=.venv`"
+        f"locale/{locale}/LC_MESSAGES/django.mo is out of date: run "
+        "`DEBUG=1 python manage.py compilemessages --ignore=.venv`"
     )
 
 
-def test_msgfmt_accepts_the_catalogue(tmp_path):
+@pytest.mark.parametrize("locale", LOCALES)
+def test_msgfmt_accepts_the_catalogue(tmp_path, locale):
     msgfmt = gettext_tool("msgfmt")
+    po = po_file(locale)
     result = subprocess.run(  # noqa: S603 - gettext's own tool on our catalogue
-        [msgfmt, "--check", "--statistics", "-o", str(tmp_path / "django.mo"), str(PO_FILE)],
+        [msgfmt, "--check", "--statistics", "-o", str(tmp_path / "django.mo"), str(po)],
         capture_output=True,
         text=True,
         check=False,
@@ -280,7 +329,7 @@ def test_msgfmt_accepts_the_catalogue(tmp_path):
     assert "untranslated" not in result.stderr and "fuzzy" not in result.stderr, result.stderr
     with (tmp_path / "django.mo").open("rb") as handle:
         fresh = gettext.GNUTranslations(handle)._catalog  # type: ignore[attr-defined]
-    with MO_FILE.open("rb") as handle:
+    with po.with_suffix(".mo").open("rb") as handle:
         committed = gettext.GNUTranslations(handle)._catalog  # type: ignore[attr-defined]
     assert fresh == committed
 
@@ -304,32 +353,43 @@ def test_every_translatable_string_in_the_code_is_in_the_catalogue(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     wanted = {entry.key: entry for entry in read_po(copy / PO_FILE.relative_to(BASE_DIR))[1:]}
-    committed = {entry.key for entry in read_po(PO_FILE)[1:]}
-    missing = sorted(set(wanted) - committed, key=str)
-    assert not missing, (
-        "strings marked for translation but missing from locale/en/LC_MESSAGES/django.po "
-        "(run makemessages, translate, compilemessages — see README):\n"
-        + "\n".join(repr(key) for key in missing)
-    )
-    plural_mismatch = [
-        key for key in set(wanted) & committed if wanted[key].msgid_plural is not None
-    ]
-    by_key = {entry.key: entry for entry in read_po(PO_FILE)[1:]}
-    assert all(by_key[key].msgid_plural == wanted[key].msgid_plural for key in plural_mismatch), (
-        "a message became plural (or singular): run makemessages again"
-    )
+    for locale in LOCALES:
+        by_key = {entry.key: entry for entry in read_po(po_file(locale))[1:]}
+        missing = sorted(set(wanted) - set(by_key), key=str)
+        assert not missing, (
+            f"strings marked for translation but missing from locale/{locale}/LC_MESSAGES/"
+            "django.po (run makemessages, translate, compilemessages — see README):\n"
+            + "\n".join(repr(key) for key in missing)
+        )
+        assert all(
+            by_key[key].msgid_plural == wanted[key].msgid_plural
+            for key in set(wanted) & set(by_key)
+        ), f"a message became plural (or singular) in {locale}: run makemessages again"
 
 
 # --- (d) English pages and emails ------------------------------------------------------------
 
 # Kana, kanji, CJK punctuation (、。「」〜) and full-width forms: Japanese text.
 JAPANESE = re.compile(r"[\u3000-\u303f\u3040-\u309f\u30a0-\u30ff\u3400-\u9fff\uff00-\uffef]")
+# Chinese shares kanji, punctuation and full-width forms: on a Chinese page, only kana is Japanese.
+KANA = re.compile(r"[\u3040-\u309f\u30a0-\u30ff]")
+
+
+def script_of(code: str) -> re.Pattern[str]:
+    """What counts as Japanese script on a page in the language `code`."""
+    return KANA if code.startswith("zh") else JAPANESE
+
+
 # Attributes a person reads or hears as text.
 READ_ATTRIBUTES = ("aria-label", "title", "placeholder", "alt", "aria-description")
 
 
 class _ReadableText(HTMLParser):
-    """Text and read-out attributes of a page, except inside elements marked lang="ja"."""
+    """Text and read-out attributes of a page, except inside elements marked lang="ja".
+
+    Nor inside an element marked as another language than the page's own: the language
+    switch names each language in itself (中文 on an English page is Chinese, marked so).
+    """
 
     VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
 
@@ -337,6 +397,7 @@ class _ReadableText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.stack: list[tuple[str, bool]] = []  # (tag, hidden from the check)
         self.parts: list[str] = []
+        self.page_language: str | None = None
 
     @property
     def hidden(self) -> bool:
@@ -344,10 +405,14 @@ class _ReadableText(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
+        lang = (attributes.get("lang") or "").lower()
+        if tag == "html":
+            self.page_language = lang
         hidden = (
             self.hidden
             or tag in ("script", "style")
-            or (attributes.get("lang") or "").startswith("ja")
+            or lang.startswith("ja")
+            or (tag != "html" and bool(lang) and lang != self.page_language)
         )
         if not hidden:
             self.parts += [attributes[name] or "" for name in READ_ATTRIBUTES if name in attributes]
@@ -377,12 +442,14 @@ def readable_text(html: str) -> str:
     return " ".join(" ".join(parser.parts).split())
 
 
-def japanese_left(text: str, kept: Iterator[str] | tuple[str, ...]) -> list[str]:
+def japanese_left(
+    text: str, kept: Iterator[str] | tuple[str, ...], script: re.Pattern[str] = JAPANESE
+) -> list[str]:
     """Snippets of Japanese in `text` once the names kept in Japanese are taken out."""
     for word in sorted(kept, key=len, reverse=True):
         if word:
             text = text.replace(word, "")
-    runs = re.finditer(rf"{JAPANESE.pattern}+", text)
+    runs = re.finditer(rf"{script.pattern}+", text)
     return [text[max(0, m.start() - 30) : m.end() + 30] for m in runs]
 
 
@@ -669,3 +736,131 @@ def test_the_request_received_and_confirmed_emails_in_english_say_what_matters(
     assert "Passcode: 1234" in confirmed.body
     assert "Recording the session, by any means (video or sound), is not allowed" in confirmed.body
     assert "Art. 6(4) of the terms of use" in confirmed.body
+
+
+# --- (e) every language but Japanese: pages and emails ------------------------------------------
+
+OTHER_LANGUAGES = [CATALOGUES[locale] for locale in NOT_JAPANESE]
+PUBLIC_PAGES = [
+    "/",
+    "/slots/",
+    "/slots/?week=2026-12-28",
+    "/slots/?week=2027-01-11",
+    f"/book/?slot={OPEN_SLOT}",
+    "/terms/",
+    "/terms/2023-04-01/changes/",
+]
+
+
+def page_in(client: Client, url: str, code: str, kept: tuple[str, ...], status: int = 200) -> str:
+    response = client.get(url)
+    assert response.status_code == status, (url, response.status_code)
+    html = response.content.decode()
+    assert f'<html lang="{bcp47(code)}">' in html, url
+    leaks = japanese_left(readable_text(html), kept, script_of(code))
+    assert not leaks, f"Japanese on the {code} page {url}:\n" + "\n".join(leaks)
+    return html
+
+
+def client_in(code: str) -> Client:
+    client = Client()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = code
+    return client
+
+
+@pytest.mark.usefixtures("_fixed_clock")
+@pytest.mark.parametrize("code", OTHER_LANGUAGES)
+def test_public_pages_show_no_japanese(code, kept_in_japanese):
+    client = client_in(code)
+    for url in PUBLIC_PAGES:
+        page_in(client, url, code, kept_in_japanese)
+    page_in(client, "/r/no-such-booking/", code, kept_in_japanese, status=404)
+
+
+@pytest.mark.usefixtures("_fixed_clock")
+@pytest.mark.parametrize("code", OTHER_LANGUAGES)
+def test_a_whole_request_shows_no_japanese(
+    code, terms, kept_in_japanese, django_capture_on_commit_callbacks
+):
+    client = client_in(code)
+    script = script_of(code)
+    pages = [
+        # Every field wrong or missing.
+        client.post("/book/", {"slot": "", "terms_version": str(terms.pk), "action": "review"}),
+        review(
+            client,
+            answers(
+                terms.pk,
+                **{**SEEKER, "email_confirm": "other@example.com"},
+                slot="2026-12-30T10:00",
+                seeker_number="1234",
+            ),
+        ),
+        review(client, answers(terms.pk, **SEEKER, companion="interpreter")),
+    ]
+    for response in pages:
+        leaks = japanese_left(readable_text(response.content.decode()), kept_in_japanese, script)
+        assert not leaks, f"Japanese on a {code} form page:\n" + "\n".join(leaks)
+
+    data = answers(terms.pk, **SEEKER)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = submit(client, data)
+    assert response.status_code == 302
+    page_in(client, response["Location"], code, kept_in_japanese)
+    reservation = Reservation.objects.get()
+    assert reservation.language == code
+    page_in(client, f"/r/{reservation.token}/", code, kept_in_japanese)
+    page_in(client, f"/r/{reservation.token}/cancel/", code, kept_in_japanese)
+    # A second request while the first is active: the kind refusal.
+    refused = submit(client, answers(terms.pk, **SEEKER, slot="2026-12-24T14:00"))
+    leaks = japanese_left(readable_text(refused.content.decode()), kept_in_japanese, script)
+    assert not leaks, "\n".join(leaks)
+
+
+@pytest.mark.parametrize("code", OTHER_LANGUAGES)
+def test_the_500_page_shows_no_japanese(code):
+    with translation.override(code):
+        html = render_to_string("500.html")
+    assert f'<html lang="{bcp47(code)}">' in html
+    assert not japanese_left(readable_text(html), (), script_of(code))
+
+
+@pytest.mark.parametrize("code", OTHER_LANGUAGES)
+@pytest.mark.parametrize("kind", [kind.value for kind in EmailKind])
+def test_every_email_shows_no_japanese(
+    code, kind, make_reservation, next_slot, counselor, terms, kept_in_japanese
+):
+    reservation = make_reservation(
+        next_slot(0),
+        platform="teleoffice",
+        language=code,
+        name="Maria Silva",
+        companion="interpreter",
+        companion_language="Portuguese",
+    )
+    reservation = services.reservation_confirm(
+        reservation=reservation,
+        actor=counselor,
+        meeting_url="https://teleoffice.example.jp/room/abc",
+        meeting_passcode="428571",
+    )
+    context = None
+    if kind == EmailKind.TERMS_CHANGED:
+        with translation.override(code):
+            context = {
+                "terms_title": terms.title,
+                "effective_date": format_date(tokyo(2027, 4, 1)),
+                "terms_url": "http://testserver/terms/",
+                "changes_url": "http://testserver/terms/changes/",
+            }
+    message = english_email(reservation, kind, context)
+    [(html, _mimetype)] = message.alternatives
+    assert f'<html lang="{bcp47(code)}">' in html
+    assert "Maria Silva" in message.body.splitlines()[0]
+    for part, text in (
+        ("subject", message.subject),
+        ("text", message.body),
+        ("html", readable_text(html)),
+    ):
+        leaks = japanese_left(text, kept_in_japanese, script_of(code))
+        assert not leaks, f"Japanese in the {code} {kind} email ({part}):\n" + "\n".join(leaks)

@@ -12,11 +12,35 @@ from reservations.rules import TOKYO
 register = template.Library()
 
 # Django's own catalogues translate the weekday and month names (月, 火, … / Mon, Tue, …);
-# only the order of the parts differs between the languages.
+# only the order of the parts differs between the languages. Tagalog's names come from
+# hellowork/locale/tl (Django ships no Tagalog). No page outside Japanese shows 月・日・曜:
+# Chinese writes 年月日 itself and names the weekday 星期四.
+_JA = {"day": "n月j日(D)", "date": "Y年n月j日(D)", "datetime": "Y年n月j日(D) H:i"}
 FORMATS: dict[str, dict[str, str]] = {
-    "ja": {"day": "n月j日(D)", "date": "Y年n月j日(D)", "datetime": "Y年n月j日(D) H:i"},
+    "ja": _JA,
+    "ja-x-easy": _JA,
     "en": {"day": "D j F", "date": "D j F Y", "datetime": "D j F Y, H:i"},
+    # qui, 24 de dezembro de 2026
+    "pt-br": {
+        "day": r"D, j \d\e F",
+        "date": r"D, j \d\e F \d\e Y",
+        "datetime": r"D, j \d\e F \d\e Y, H:i",
+    },
+    # Thứ 5, 24/12/2026
+    "vi": {"day": "D, j/n", "date": "D, j/n/Y", "datetime": "D, j/n/Y, H:i"},
+    # Huw, Disyembre 24, 2026
+    "tl": {"day": "D, F j", "date": "D, F j, Y", "datetime": "D, F j, Y, H:i"},
+    # jue 24 de diciembre de 2026
+    "es": {
+        "day": r"D j \d\e F",
+        "date": r"D j \d\e F \d\e Y",
+        "datetime": r"D j \d\e F \d\e Y, H:i",
+    },
+    # 12月24日 星期四
+    "zh-hans": {"day": "n月j日 D", "date": "Y年n月j日 D", "datetime": "Y年n月j日 D H:i"},
 }
+# Portuguese writes month and weekday names in lower case; Django's catalogue capitalises them.
+LOWER_CASE_NAMES = {"pt-br"}
 
 
 # Slots travel in URLs and forms as Tokyo wall-clock time: /book/?slot=2026-12-07T10:00
@@ -28,9 +52,21 @@ def slot_value(start: datetime) -> str:
     return start.astimezone(TOKYO).strftime(SLOT_VALUE_FORMAT)
 
 
-def _formats() -> dict[str, str]:
-    language = (translation.get_language() or "ja").split("-")[0]
-    return FORMATS.get(language, FORMATS["ja"])
+def _language() -> str:
+    language = (translation.get_language() or "ja").lower()
+    if language in FORMATS:
+        return language
+    return language.split("-")[0] if language.split("-")[0] in FORMATS else "ja"
+
+
+def _format(value: date | datetime, kind: str) -> str:
+    language = _language()
+    local = _local(value)
+    text = dateformat.format(local, FORMATS[language][kind])
+    if language in LOWER_CASE_NAMES:
+        for name in (dateformat.format(local, "D"), dateformat.format(local, "F")):
+            text = text.replace(name, name.lower())
+    return text
 
 
 def _local(value: date | datetime) -> date | datetime:
@@ -41,17 +77,17 @@ def _local(value: date | datetime) -> date | datetime:
 
 def format_day(value: date | datetime) -> str:
     """12月7日(月) — a day in a list of days."""
-    return dateformat.format(_local(value), _formats()["day"])
+    return _format(value, "day")
 
 
 def format_date(value: date | datetime) -> str:
     """2027年1月12日(火)."""
-    return dateformat.format(_local(value), _formats()["date"])
+    return _format(value, "date")
 
 
 def format_datetime(value: datetime) -> str:
     """2027年1月12日(火) 10:00."""
-    return dateformat.format(_local(value), _formats()["datetime"])
+    return _format(value, "datetime")
 
 
 def format_time_range(start: datetime, end: datetime) -> str:
