@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, QuerySet, Subquery
@@ -21,9 +20,6 @@ from reservations.models import (
     Reservation,
 )
 from reservations.templatetags.seeker_dates import format_date
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 

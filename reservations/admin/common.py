@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.http import HttpRequest
@@ -20,9 +19,6 @@ from reservations.models import (
 )
 from reservations.rules import Status
 from reservations.templatetags.seeker_dates import format_datetime
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
 
 from django.contrib import admin
 from django.contrib.admin import widgets
@@ -24,9 +23,6 @@ from reservations.models import (
     SessionWindow,
 )
 from reservations.templatetags.seeker_dates import format_day
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -19,9 +18,6 @@ from reservations.models import (
     ZoomMeeting,
 )
 from reservations.templatetags.seeker_dates import format_datetime
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 

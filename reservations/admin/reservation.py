@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
@@ -29,9 +28,6 @@ from reservations.models import (
 )
 from reservations.rules import Status
 from reservations.templatetags.seeker_dates import format_date, format_datetime
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 
