@@ -13,73 +13,20 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from consent.models import ENVIRONMENT_ITEMS
+from tests.processes import BASE_DIR, app_env, free_port, pg_execute, stop, wait_for
 from tests.seeker_pages import hidden_fields
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+__all__ = ["BASE_DIR", "app_env", "free_port", "pg_execute", "stop", "wait_for"]
+
 DEPLOY = BASE_DIR / "deploy"
 NGINX_SITE = DEPLOY / "nginx" / "hellowork.conf"
 GUNICORN_CONF = DEPLOY / "gunicorn.conf.py"
 SECRET_KEY = "stack-test-secret-key-not-for-production-0123456789-abcdefghij"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def pg_execute(url: str, statement: str) -> None:
-    """Run a statement outside any transaction on the server's maintenance database."""
-    import psycopg2
-
-    parts = urlsplit(url)
-    conn = psycopg2.connect(
-        dbname="postgres",
-        user=parts.username or "postgres",
-        password=parts.password or None,
-        host=parts.hostname,
-        port=parts.port or 5432,
-    )
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        conn.close()
-
-
-def app_env(database_url: str, **extra: str) -> dict[str, str]:
-    """The environment of an app process: the test database, rows for tasks, no mail out."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("ZOOM_", "EMAIL_", "TASK_", "DJANGO_", "CACHE_", "METRICS_"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="hellowork.settings_test",
-        DATABASE_URL=database_url,
-        TASK_BACKEND="database",
-        EMAIL_URL="dummymail://",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
 
 
 def django_json(env: dict[str, str], code: str) -> object:
@@ -120,16 +67,6 @@ def start_gunicorn(env: dict[str, str], port: int, log: Path, workers: int = 2) 
 
     wait_for(answers, 60, "gunicorn")
     return process
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def nginx_binary() -> str | None:

@@ -15,7 +15,8 @@ import sys
 
 import pytest
 
-from tests.test_tasks import BASE_DIR, _env, _free_port, _wait_for, worker_database
+from tests.processes import BASE_DIR, free_port, wait_for
+from tests.test_tasks import _env, worker_database
 
 __all__ = ["worker_database"]  # fixture in use
 
@@ -25,7 +26,7 @@ def _as_if_in_the_background() -> None:
 
 
 def test_run_demo_started_with_sigint_ignored_stops_on_sigint(worker_database, tmp_path):
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "demo.log"
     demo = subprocess.Popen(  # noqa: S603 - our interpreter and manage.py
         [sys.executable, "manage.py", "run_demo", "--port", str(port)],
@@ -50,7 +51,7 @@ def test_run_demo_started_with_sigint_ignored_stops_on_sigint(worker_database, t
             )
             return len(pids) == 2
 
-        _wait_for(both_started, 60, "the worker and the server")
+        wait_for(both_started, 60, "the worker and the server")
         demo.send_signal(signal.SIGINT)
         assert demo.wait(30) == 0, log.read_text()
         stopped = True

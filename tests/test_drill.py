@@ -20,7 +20,8 @@ import pytest
 from tests import private_postgres
 from tests.conftest import IS_POSTGRES
 from tests.fake_smtp import SMTPServer
-from tests.test_tasks import BASE_DIR, _env, _wait_for, _worker
+from tests.processes import BASE_DIR, migrate, run_in_process, start_worker, wait_for
+from tests.test_tasks import _env
 
 pytestmark = [
     pytest.mark.drill,
@@ -46,14 +47,7 @@ def private_cluster() -> Iterator[private_postgres.PrivateCluster]:
 
 def migrated(cluster: private_postgres.PrivateCluster, name: str) -> str:
     url = cluster.create_database(name)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=BASE_DIR,
-        env=_env(url),
-        check=True,
-        timeout=300,
-        capture_output=True,
-    )
+    migrate(_env(url))
     return url
 
 
@@ -79,23 +73,6 @@ def scenario_queue(count: str) -> None:
     )
 
 
-def _in_process(env: dict[str, str], function: str, *args: str) -> dict:
-    code = (
-        "import sys, django; django.setup(); import tests.test_drill as t; "
-        f"t.{function}(*sys.argv[1:])"
-    )
-    done = subprocess.run(  # noqa: S603 - our interpreter, our code
-        [sys.executable, "-c", code, *args],
-        cwd=BASE_DIR,
-        env=env,
-        check=True,
-        timeout=120,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def test_the_worker_survives_a_database_crash_mid_send(private_cluster, tmp_path):
     url = migrated(private_cluster, "drill")
     smtp = SMTPServer.reserve().start()
@@ -103,14 +80,16 @@ def test_the_worker_survives_a_database_crash_mid_send(private_cluster, tmp_path
     env = _env(
         url, EMAIL_URL=f"smtp://127.0.0.1:{smtp.port}", EMAIL_TIMEOUT="10", CONN_MAX_AGE="60"
     )
-    expected = set(_in_process(env, "scenario_queue", str(BOOKINGS))["message_ids"])
+    expected = set(
+        run_in_process(env, "tests.test_drill", "scenario_queue", str(BOOKINGS))["message_ids"]
+    )
     assert len(expected) == 2 * BOOKINGS
     log = tmp_path / "worker.log"
-    worker = _worker(env, "worker-drill", log)
+    worker = start_worker(env, "worker-drill", log)
     try:
-        _wait_for(lambda: len(smtp.received) >= 2, 60, "the first emails")
+        wait_for(lambda: len(smtp.received) >= 2, 60, "the first emails")
         # Mid-send: the worker is waiting for the slow server's 250 for the next message.
-        _wait_for(lambda: smtp.connections > len(smtp.received), 10, "a send in progress")
+        wait_for(lambda: smtp.connections > len(smtp.received), 10, "a send in progress")
         private_cluster.stop("immediate")
         crashed_at = time.monotonic()
         time.sleep(OUTAGE_SECONDS)
@@ -121,10 +100,10 @@ def test_the_worker_survives_a_database_crash_mid_send(private_cluster, tmp_path
         def recovered() -> bool:
             return "database available again" in log.read_text()
 
-        _wait_for(recovered, 30, "the worker to reconnect")
+        wait_for(recovered, 30, "the worker to reconnect")
         recovered_in = time.monotonic() - back_at
         delivered = {m["Message-ID"] for m in smtp.messages}
-        _wait_for(lambda: {m["Message-ID"] for m in smtp.messages} >= expected, 60, "every email")
+        wait_for(lambda: {m["Message-ID"] for m in smtp.messages} >= expected, 60, "every email")
         delivered_in = time.monotonic() - back_at
         assert worker.poll() is None
         worker.terminate()
@@ -192,7 +171,7 @@ def test_the_site_answers_503_during_a_database_outage(private_cluster, tmp_path
             return 0, {}, ""
 
     try:
-        _wait_for(lambda: fetch("/")[0] == 200, 60, "the server")
+        wait_for(lambda: fetch("/")[0] == 200, 60, "the server")
         status, _headers, form_page = fetch("/book/")
         assert status == 200
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form_page).group(1)
@@ -223,7 +202,7 @@ def test_the_site_answers_503_during_a_database_outage(private_cluster, tmp_path
 
         private_cluster.start()
         private_cluster.wait_ready()
-        _wait_for(lambda: fetch("/")[0] == 200, 30, "the site to recover")
+        wait_for(lambda: fetch("/")[0] == 200, 30, "the site to recover")
     finally:
         server.terminate()
         server.wait(15)

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import time
@@ -48,6 +47,15 @@ from tests.admin_support import counselor_user, staff_groups, supervisor_user
 from tests.conftest import IS_POSTGRES, tokyo
 from tests.fake_smtp import SMTPServer
 from tests.fake_zoom import FakeZoom
+from tests.processes import (
+    app_env,
+    free_port,
+    migrate,
+    pg_execute,
+    run_in_process,
+    start_worker,
+    wait_for,
+)
 
 __all__ = ["counselor_user", "staff_groups", "supervisor_user"]  # fixtures in use
 
@@ -489,26 +497,6 @@ def test_run_periodic_jobs_is_the_cron_alternative(
 # --- Real worker processes ---------------------------------------------------------------
 
 
-def _pg_execute(url: str, statement: str) -> None:
-    """Run a statement outside any transaction on the server's maintenance database."""
-    import psycopg2
-
-    parts = urlsplit(url)
-    conn = psycopg2.connect(
-        dbname="postgres",
-        user=parts.username or "postgres",
-        password=parts.password or None,
-        host=parts.hostname,
-        port=parts.port or 5432,
-    )
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="session")
 def worker_database(tmp_path_factory) -> Iterator[str]:
     """A migrated database of its own for tests that run real worker processes.
@@ -520,86 +508,26 @@ def worker_database(tmp_path_factory) -> Iterator[str]:
         url = os.environ["DATABASE_URL"]
         name = f"{urlsplit(url).path.lstrip('/')}_workers"
         worker_url = url.rsplit("/", 1)[0] + f"/{name}"
-        _pg_execute(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        _pg_execute(url, f'CREATE DATABASE "{name}"')
+        pg_execute(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        pg_execute(url, f'CREATE DATABASE "{name}"')
     else:
         worker_url = f"sqlite:///{tmp_path_factory.mktemp('workers') / 'workers.sqlite3'}"
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=BASE_DIR,
-        env=_env(worker_url),
-        check=True,
-        timeout=300,
-        capture_output=True,
-    )
+    migrate(_env(worker_url))
     yield worker_url
     if IS_POSTGRES:
-        _pg_execute(os.environ["DATABASE_URL"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        pg_execute(os.environ["DATABASE_URL"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _env(database_url: str, **extra: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("ZOOM_", "EMAIL_", "TASK_", "DJANGO_"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="hellowork.settings_test",
-        DATABASE_URL=database_url,
-        TASK_BACKEND="database",
-        TASK_LEASE_SECONDS="2",
-        TASK_RETRY_BASE_SECONDS="0.5",
-        EMAIL_URL="dummymail://",
-        PYTHONUNBUFFERED="1",
+    # Short leases and retries, so that recovery happens within a test.
+    return app_env(
+        database_url, **{"TASK_LEASE_SECONDS": "2", "TASK_RETRY_BASE_SECONDS": "0.5", **extra}
     )
-    env.update(extra)
-    return env
 
 
 def _django(env: dict[str, str], function: str, *args: str) -> dict:
     """Run one of the scenario functions below in a fresh process; its JSON result."""
-    code = (
-        "import sys, django; django.setup(); import tests.test_tasks as t; "
-        f"t.{function}(*sys.argv[1:])"
-    )
-    done = subprocess.run(  # noqa: S603 - our interpreter, our code
-        [sys.executable, "-c", code, *args],
-        cwd=BASE_DIR,
-        env=env,
-        check=True,
-        timeout=120,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _worker(env: dict[str, str], worker_id: str, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(  # noqa: S603 - our interpreter and manage.py
-        [
-            sys.executable,
-            "manage.py",
-            "run_worker",
-            "--no-periodic",
-            "--interval",
-            "0.2",
-            "--worker-id",
-            worker_id,
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _wait_for(condition, seconds: float, what: str) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return run_in_process(env, "tests.test_tasks", function, *args)
 
 
 def scenario_book(index: str, platform: str) -> None:
@@ -685,9 +613,9 @@ def test_a_worker_killed_while_creating_a_meeting_is_recovered_once(worker_datab
     workers: list[subprocess.Popen] = []
     try:
         booking = _django(env, "scenario_book", "0", "zoom")
-        first = _worker(env, "worker-a", tmp_path / "a.log")
+        first = start_worker(env, "worker-a", tmp_path / "a.log")
         workers.append(first)
-        _wait_for(lambda: zoom.calls(fz.CREATE), 30, "the create request")
+        wait_for(lambda: zoom.calls(fz.CREATE), 30, "the create request")
         first.kill()  # SIGKILL in the middle of the task
         first.wait(10)
         killed_at = time.monotonic()
@@ -698,13 +626,13 @@ def test_a_worker_killed_while_creating_a_meeting_is_recovered_once(worker_datab
         ]
         assert mid["zoom"] == [{"state": "creating", "meeting_id": "", "note": ""}]
 
-        second = _worker(env, "worker-b", tmp_path / "b.log")
+        second = start_worker(env, "worker-b", tmp_path / "b.log")
         workers.append(second)
 
         def confirmed_mail_arrived() -> bool:
             return any("確定" in str(m["Subject"]) for m in smtp.messages)
 
-        _wait_for(confirmed_mail_arrived, 60, "the confirmed email")
+        wait_for(confirmed_mail_arrived, 60, "the confirmed email")
         recovered_in = time.monotonic() - killed_at
         second.terminate()  # SIGTERM: a graceful stop
         second.wait(15)
@@ -751,15 +679,15 @@ def test_a_worker_killed_while_talking_to_the_mail_server_is_recovered_once(
     workers: list[subprocess.Popen] = []
     try:
         booking = _django(env, "scenario_book", "1", "teleoffice")
-        first = _worker(env, "worker-c", tmp_path / "c.log")
+        first = start_worker(env, "worker-c", tmp_path / "c.log")
         workers.append(first)
-        _wait_for(lambda: smtp.connections >= 1, 30, "the SMTP connection")
+        wait_for(lambda: smtp.connections >= 1, 30, "the SMTP connection")
         first.kill()
         first.wait(10)
         killed_at = time.monotonic()
-        second = _worker(env, "worker-d", tmp_path / "d.log")
+        second = start_worker(env, "worker-d", tmp_path / "d.log")
         workers.append(second)
-        _wait_for(lambda: len(smtp.received) >= 2, 60, "both emails")
+        wait_for(lambda: len(smtp.received) >= 2, 60, "both emails")
         recovered_in = time.monotonic() - killed_at
         time.sleep(1)  # nothing more arrives
         second.terminate()
@@ -780,14 +708,8 @@ def test_a_worker_killed_while_talking_to_the_mail_server_is_recovered_once(
     print(f"delivered {recovered_in:.1f}s after the kill")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_run_demo_runs_the_worker_and_the_server_and_stops_both(worker_database, tmp_path):
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "demo.log"
     demo = subprocess.Popen(  # noqa: S603 - our interpreter and manage.py
         [sys.executable, "manage.py", "run_demo", "--port", str(port)],
@@ -808,7 +730,7 @@ def test_run_demo_runs_the_worker_and_the_server_and_stops_both(worker_database,
                 return False
             return True
 
-        _wait_for(answers, 60, "the development server")
+        wait_for(answers, 60, "the development server")
         pids = {
             line.split(":")[0]: int(line.rsplit(" ", 1)[1])
             for line in log.read_text().splitlines()
