@@ -693,13 +693,6 @@ def attended_in_session(joined: datetime, slot_start: datetime, slot_end: dateti
     return slot_start - ATTENDANCE_EARLY <= joined <= slot_end
 
 
-def meeting_retry_due(
-    *, status: str, platform: str, meeting_state: str, slot_end: datetime, now: datetime
-) -> bool:
-    """Whether the periodic job should try a booking's meeting again (rule 13)."""
-    return can_retry_meeting(status, platform, meeting_state) and now < slot_end
-
-
 # --- Office windows as supervisors enter them (rules 2–3) --------------------------
 
 
