@@ -252,12 +252,18 @@ def terms_notify_change(*, terms_version: TermsVersion, now: datetime | None = N
             )
         )
         candidates = selectors.bookings_to_notify(terms_version, now)
-        # The office's own terms pages (under /o/<slug>/ once several offices take bookings).
+        # The office's own terms pages: at the root while it is the one office taking
+        # bookings, else under /o/<slug>/ (one query per run, not per booking).
         office = terms_version.office
+        sole, _several = Office.objects.sole_taking_bookings()
+        prefixed = sole is None or sole.pk != office.pk
         version = terms_version.version
         links = {
-            "terms_url": _absolute(office.link_path("consent:terms-version", version)),
-            "changes_url": _absolute(office.link_path("consent:terms-changes", version)),
+            name: _absolute(office.page_path(page, version, prefixed=prefixed))
+            for name, page in (
+                ("terms_url", "consent:terms-version"),
+                ("changes_url", "consent:terms-changes"),
+            )
         }
         notices = []
         for reservation in candidates:

@@ -77,7 +77,7 @@ def email_context(email: OutgoingEmail) -> dict:
         "reservation": reservation,
         "office": reservation.office,
         "site_url": settings.SITE_URL,
-        # The office's home (under /o/<slug>/ once several offices take bookings).
+        # The office's own home, /o/<slug>/ (it stays right when more offices join).
         "office_home_url": settings.SITE_URL + reservation.office.link_path("reservations:home"),
         "booking_url": reservation.private_url,
         "starts_at": reservation.slot.starts_at,

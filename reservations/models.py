@@ -157,10 +157,9 @@ class Office(models.Model):
         return reverse(f"{namespace}:office-{short}", args=[self.slug, *args])
 
     def link_path(self, name: str, *args: object) -> str:
-        """`page_path` for a link sent away (an email): at the root only while this office
-        is the one taking bookings."""
-        sole, _several = Office.objects.sole_taking_bookings()
-        return self.page_path(name, *args, prefixed=sole is None or sole.pk != self.pk)
+        """`page_path` for a link sent away (an email): always under /o/<slug>/, which works
+        however many offices take bookings now or later (no query)."""
+        return self.page_path(name, *args, prefixed=True)
 
 
 class SessionWindow(models.Model):
