@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -178,7 +177,49 @@ def terms_publish(
     return version
 
 
-def _notice_context(version: TermsVersion, reservation: Reservation) -> dict[str, str]:
+def _station(office: Office) -> str:
+    """ハローワーク伊勢崎 → 伊勢崎 (as the issuer 伊勢崎公共職業安定所長 names it)."""
+    return office.name.removeprefix("ハローワーク")
+
+
+def terms_adopt(
+    *, office: Office, source: Office, now: datetime | None = None
+) -> TermsVersion | None:
+    """A new office starts with the terms in force at `source`, published in its own name.
+
+    The text is the same, with the source office's name (in the body) and station name (in
+    the issuer) replaced by the new office's; staff publish the office's own next version
+    through the admin as usual. Nothing is done if the office already has published terms
+    or the source has none in force. Returns the version made.
+    """
+    now = now or timezone.now()
+    if TermsVersion.objects.published().filter(office=office).exists():
+        return None
+    current = selectors.terms_in_force(source.pk, now)
+    if current is None:
+        return None
+    version = TermsVersion(
+        office=office,
+        version=current.version,
+        title=current.title,
+        body=current.body.replace(source.name, office.name),
+        issued_label=current.issued_label,
+        issuer=(
+            current.issuer.replace(_station(source), _station(office))
+            if _station(source)
+            else current.issuer
+        ),
+        effective_date=current.effective_date,
+        published_at=now,
+    )
+    version.content_hash = version.compute_hash()
+    version.save()
+    return version
+
+
+def _notice_context(
+    version: TermsVersion, reservation: Reservation, links: dict[str, str]
+) -> dict[str, str]:
     with translation.override(reservation.language or "ja"):
         effective = format_date(version.effective_date)
     return {
@@ -186,8 +227,7 @@ def _notice_context(version: TermsVersion, reservation: Reservation) -> dict[str
         "terms_version": version.version,
         "effective_date": effective,
         "effective_date_iso": version.effective_date.isoformat(),
-        "terms_url": _absolute(reverse("consent:terms-version", args=[version.version])),
-        "changes_url": _absolute(reverse("consent:terms-changes", args=[version.version])),
+        **links,
     }
 
 
@@ -212,6 +252,19 @@ def terms_notify_change(*, terms_version: TermsVersion, now: datetime | None = N
             )
         )
         candidates = selectors.bookings_to_notify(terms_version, now)
+        # The office's own terms pages: at the root while it is the one office taking
+        # bookings, else under /o/<slug>/ (one query per run, not per booking).
+        office = terms_version.office
+        sole, _several = Office.objects.sole_taking_bookings()
+        prefixed = sole is None or sole.pk != office.pk
+        version = terms_version.version
+        links = {
+            name: _absolute(office.page_path(page, version, prefixed=prefixed))
+            for name, page in (
+                ("terms_url", "consent:terms-version"),
+                ("changes_url", "consent:terms-changes"),
+            )
+        }
         notices = []
         for reservation in candidates:
             first = reservation.person_key not in told
@@ -220,7 +273,7 @@ def terms_notify_change(*, terms_version: TermsVersion, now: datetime | None = N
                 outbox.email_enqueue(
                     reservation=reservation,
                     kind="terms_changed",
-                    context=_notice_context(terms_version, reservation),
+                    context=_notice_context(terms_version, reservation, links),
                 )
             notices.append(
                 TermsChangeNotice(

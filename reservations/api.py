@@ -12,7 +12,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from reservations import selectors
-from reservations.models import Office
 
 MAX_RANGE_DAYS = 62
 # Exactly YYYY-MM-DD: date.fromisoformat alone also takes 20270112 and 2027-W02-2.
@@ -45,7 +44,9 @@ def slots(request: HttpRequest) -> JsonResponse:
     if (last - first) > timedelta(days=MAX_RANGE_DAYS - 1):
         return _error(_("一度に指定できる期間は %(days)s 日までです。") % {"days": MAX_RANGE_DAYS})
     slug = request.GET.get("office")
-    office = Office.objects.filter(slug=slug).first() if slug else selectors.default_office()
+    # A named office only if it takes bookings; unnamed, the one that does (never a guess
+    # among several).
+    office = selectors.office_taking_bookings(slug) if slug else selectors.sole_office()[0]
     if office is None:
         return _error(_("指定されたハローワークが見つかりません。"))
     available = selectors.availability(office, first, last, timezone.now())

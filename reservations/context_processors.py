@@ -4,14 +4,22 @@ figures the pages quote (templates are given them, they never restate them)."""
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils import translation
 
 from reservations import rules
-from reservations.offices import current_office
+from reservations.models import speaks_japanese
+from reservations.offices import current_office, office_missing
 
 
 def office(request: HttpRequest) -> dict:
-    """The office (name and phone appear in every page's header and footer)."""
-    return {"office": current_office(request)}
+    """The office (name and phone appear in every page's header and footer), whether the
+    address named an office that is not there, and whether the page's language shows the
+    Japanese names of offices and prefectures."""
+    return {
+        "office": current_office(request),
+        "office_missing": office_missing(request),
+        "speaks_japanese": speaks_japanese(translation.get_language()),
+    }
 
 
 def booking_rules(request: HttpRequest) -> dict:

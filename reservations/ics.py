@@ -29,8 +29,16 @@ def reservation_ics(reservation: Reservation) -> bytes:
     """
     host = urlsplit(settings.SITE_URL).hostname or "localhost"
     office = reservation.office
-    with translation.override(reservation.language or settings.LANGUAGE_CODE):
-        summary = _("オンライン職業相談（%(office)s）") % {"office": office.name}
+    language = reservation.language or settings.LANGUAGE_CODE
+    with translation.override(language):
+        # Outside Japanese: the English name and address, the Japanese ones beside them.
+        name = office.name_in(language)
+        if name != office.name:
+            name = f"{name} ({office.name})"
+        address = office.address_in(language)
+        if address != office.address:
+            address = f"{address} ({office.address})"
+        summary = _("オンライン職業相談（%(office)s）") % {"office": office.name_in(language)}
         when = (
             f"{format_date(reservation.slot.starts_at)} "
             f"{format_time_range(reservation.slot.starts_at, reservation.slot.ends_at)}"
@@ -41,8 +49,10 @@ def reservation_ics(reservation: Reservation) -> bytes:
             _("日時: %(when)s（日本時間）") % {"when": when},
             _("予約の確認・キャンセル: %(url)s") % {"url": reservation.private_url},
             _("お問い合わせ・キャンセルのご連絡: %(office)s %(phone)s")
-            % {"office": office.name, "phone": office.phone},
+            % {"office": name, "phone": office.phone},
         ]
+        if address:
+            lines.append(address)
         if reservation.meeting_link_ready:
             lines.insert(2, _("参加用URL: %(url)s") % {"url": reservation.meeting_join_url})
             if reservation.meeting_passcode:

@@ -77,6 +77,8 @@ def email_context(email: OutgoingEmail) -> dict:
         "reservation": reservation,
         "office": reservation.office,
         "site_url": settings.SITE_URL,
+        # The office's own home, /o/<slug>/ (it stays right when more offices join).
+        "office_home_url": settings.SITE_URL + reservation.office.link_path("reservations:home"),
         "booking_url": reservation.private_url,
         "starts_at": reservation.slot.starts_at,
         "ends_at": reservation.slot.ends_at,

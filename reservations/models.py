@@ -30,14 +30,66 @@ WEEKDAYS = [
 ]
 
 
+# The 47 prefectures in their official order (JIS X 0401), each with its name in Latin
+# letters: the office chooser is grouped by them, and pages in other languages show both.
+PREFECTURES: tuple[tuple[str, str], ...] = (
+    ("北海道", "Hokkaido"), ("青森県", "Aomori"), ("岩手県", "Iwate"), ("宮城県", "Miyagi"),
+    ("秋田県", "Akita"), ("山形県", "Yamagata"), ("福島県", "Fukushima"), ("茨城県", "Ibaraki"),
+    ("栃木県", "Tochigi"), ("群馬県", "Gunma"), ("埼玉県", "Saitama"), ("千葉県", "Chiba"),
+    ("東京都", "Tokyo"), ("神奈川県", "Kanagawa"), ("新潟県", "Niigata"), ("富山県", "Toyama"),
+    ("石川県", "Ishikawa"), ("福井県", "Fukui"), ("山梨県", "Yamanashi"), ("長野県", "Nagano"),
+    ("岐阜県", "Gifu"), ("静岡県", "Shizuoka"), ("愛知県", "Aichi"), ("三重県", "Mie"),
+    ("滋賀県", "Shiga"), ("京都府", "Kyoto"), ("大阪府", "Osaka"), ("兵庫県", "Hyogo"),
+    ("奈良県", "Nara"), ("和歌山県", "Wakayama"), ("鳥取県", "Tottori"), ("島根県", "Shimane"),
+    ("岡山県", "Okayama"), ("広島県", "Hiroshima"), ("山口県", "Yamaguchi"),
+    ("徳島県", "Tokushima"), ("香川県", "Kagawa"), ("愛媛県", "Ehime"), ("高知県", "Kochi"),
+    ("福岡県", "Fukuoka"), ("佐賀県", "Saga"), ("長崎県", "Nagasaki"), ("熊本県", "Kumamoto"),
+    ("大分県", "Oita"), ("宮崎県", "Miyazaki"), ("鹿児島県", "Kagoshima"), ("沖縄県", "Okinawa"),
+)  # fmt: skip
+PREFECTURE_ORDER = {name: index for index, (name, _latin) in enumerate(PREFECTURES)}
+PREFECTURE_LATIN = dict(PREFECTURES)
+
+
+def speaks_japanese(language: str | None) -> bool:
+    """Japanese and Easy Japanese pages show an office's Japanese name and address."""
+    return (language or "ja").lower().startswith("ja")
+
+
+class OfficeQuerySet(models.QuerySet):
+    def taking_bookings(self) -> OfficeQuerySet:
+        return self.filter(accepting_bookings=True)
+
+    def sole_taking_bookings(self) -> tuple[Office | None, bool]:
+        """The one office taking bookings (else None), and whether several are."""
+        first_two = list(self.taking_bookings().order_by("id")[:2])
+        return (first_two[0] if len(first_two) == 1 else None), len(first_two) > 1
+
+
 class Office(models.Model):
     """A Hello Work office and the numbers behind its booking rules."""
 
     name = models.CharField(_("名称"), max_length=100)
+    name_en = models.CharField(
+        _("名称（英語）"), max_length=100, blank=True, help_text=_("例: Hello Work Isesaki")
+    )
     slug = models.SlugField(_("識別名"), unique=True)
     phone = models.CharField(_("電話番号"), max_length=30)
     email = models.EmailField(_("メールアドレス"), blank=True)
     address = models.CharField(_("所在地"), max_length=200, blank=True)
+    address_en = models.CharField(_("所在地（英語）"), max_length=200, blank=True)
+    prefecture = models.CharField(
+        _("都道府県"),
+        max_length=4,
+        blank=True,
+        choices=[(name, name) for name, _latin in PREFECTURES],
+    )
+    accepting_bookings = models.BooleanField(
+        _("オンライン予約を受け付ける"),
+        default=True,
+        help_text=_(
+            "外すと、この所の予約ページは表示されません（予約済みの専用ページは使えます）。"
+        ),
+    )
     closing_time = models.TimeField(
         _("申込締切時刻"),
         default=time(17),
@@ -66,13 +118,48 @@ class Office(models.Model):
     )
     created_at = models.DateTimeField(_("作成日時"), auto_now_add=True)
 
+    objects = OfficeQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("ハローワーク")
         verbose_name_plural = _("ハローワーク")
         ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(prefecture="")
+                | Q(prefecture__in=[name for name, _latin in PREFECTURES]),
+                name="office_prefecture_is_one_of_the_47",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def name_in(self, language: str | None) -> str:
+        """The name a page in `language` shows first (the English one outside Japanese)."""
+        return self.name if speaks_japanese(language) or not self.name_en else self.name_en
+
+    def address_in(self, language: str | None) -> str:
+        if speaks_japanese(language) or not self.address_en:
+            return self.address
+        return self.address_en
+
+    @property
+    def prefecture_latin(self) -> str:
+        return PREFECTURE_LATIN.get(self.prefecture, "")
+
+    def page_path(self, name: str, *args: object, prefixed: bool) -> str:
+        """The path of one of this office's public pages (`reservations:week`…): under
+        /o/<slug>/ when the site serves several offices, else at the root as always."""
+        if not prefixed:
+            return reverse(name, args=args)
+        namespace, _sep, short = name.partition(":")
+        return reverse(f"{namespace}:office-{short}", args=[self.slug, *args])
+
+    def link_path(self, name: str, *args: object) -> str:
+        """`page_path` for a link sent away (an email): always under /o/<slug>/, which works
+        however many offices take bookings now or later (no query)."""
+        return self.page_path(name, *args, prefixed=True)
 
 
 class SessionWindow(models.Model):

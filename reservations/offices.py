@@ -1,18 +1,57 @@
-"""Which office a request is for: looked up once per request and shared by views and pages."""
+"""Which office a request is for: decided here once per request and shared by views and pages.
+
+- `/o/<slug>/…` is that office's page, if it takes online bookings; an unknown office or one
+  not taking bookings is no office (a 404), never another office.
+- `/r/<token>/…` (the private link) is the booking's office, whatever the office.
+- Any other address is the one office taking bookings, when there is exactly one; with
+  several, `/` is the office chooser and the office pages live under `/o/<slug>/`.
+"""
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest
+from collections.abc import Callable
+from functools import wraps
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
 
 from reservations import selectors
-from reservations.models import Office
+from reservations.models import Office, Reservation
+
+OFFICE_KWARG = "office_slug"
+
+
+def _url_kwargs(request: HttpRequest) -> dict:
+    match = getattr(request, "resolver_match", None)
+    return match.kwargs if match is not None else {}
+
+
+def _decide(request: HttpRequest) -> Office | None:
+    kwargs = _url_kwargs(request)
+    slug = kwargs.get(OFFICE_KWARG)
+    if slug is not None:
+        request._office_prefixed = True
+        office = selectors.office_taking_bookings(str(slug))
+        request._office_missing = office is None
+        return office
+    sole, several = selectors.sole_office()
+    request._office_prefixed = several
+    request._office_choice = several
+    token = kwargs.get("token")
+    if token is not None:
+        reservation = private_booking(request, str(token))
+        if reservation is not None:
+            # Links from the private page lead to the booking's own office.
+            request._office_prefixed = several or sole is None or sole.pk != reservation.office_id
+            return reservation.office
+    return sole
 
 
 def current_office(request: HttpRequest) -> Office | None:
     """The office this request is for (the views, the context processors and the terms pages
     ask here, so a page looks it up once)."""
     if not hasattr(request, "_office"):
-        request._office = selectors.default_office()
+        request._office = _decide(request)
     return request._office
 
 
@@ -20,5 +59,49 @@ def current_office_or_404(request: HttpRequest) -> Office:
     """The office this request is for; a page for no office is not found."""
     office = current_office(request)
     if office is None:
+        if offices_to_choose_from(request):
+            # An office page at the root while several offices take bookings.
+            request._office_missing = True
         raise Http404
     return office
+
+
+def offices_to_choose_from(request: HttpRequest) -> bool:
+    """Whether this request is at the root of a site serving several offices (the chooser)."""
+    current_office(request)
+    return getattr(request, "_office_choice", False)
+
+
+def office_missing(request: HttpRequest) -> bool:
+    """Whether the address named an office that is unknown or not taking bookings."""
+    return getattr(request, "_office_missing", False)
+
+
+def private_booking(request: HttpRequest, token: str) -> Reservation | None:
+    """The booking of a private link, looked up once per request."""
+    found = getattr(request, "_private_bookings", None)
+    if found is None:
+        found = request._private_bookings = {}
+    if token not in found:
+        found[token] = selectors.reservation_by_token(token)
+    return found[token]
+
+
+def office_path(request: HttpRequest | None, name: str, *args: object) -> str:
+    """The path of the current office's page `name` (e.g. `reservations:week`): under
+    /o/<slug>/ when the site serves several offices or the request came that way."""
+    office = current_office(request) if request is not None else None
+    if office is None:
+        return reverse(name, args=args)
+    return office.page_path(name, *args, prefixed=getattr(request, "_office_prefixed", False))
+
+
+def office_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """`view` under /o/<slug>/: the slug is read here (above), not by the view."""
+
+    @wraps(view)
+    def page(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        kwargs.pop(OFFICE_KWARG, None)
+        return view(request, *args, **kwargs)
+
+    return page

@@ -11,6 +11,8 @@ from django.db.models.functions import TruncMonth
 
 from reservations import rules
 from reservations.models import (
+    PREFECTURE_ORDER,
+    PREFECTURES,
     ActorKind,
     CapacityOverride,
     Closure,
@@ -29,8 +31,38 @@ _CLOSURE_LOOKBACK = timedelta(days=21)
 
 
 def default_office() -> Office | None:
-    """The office a request is for when none is named: the first one."""
+    """The first office (the demo's and the commands' default)."""
     return Office.objects.order_by("id").first()
+
+
+def sole_office() -> tuple[Office | None, bool]:
+    """The one office taking bookings (else None), and whether several are (one query)."""
+    return Office.objects.sole_taking_bookings()
+
+
+def office_taking_bookings(slug: str) -> Office | None:
+    """The office with this slug if it takes online bookings: never any other."""
+    return Office.objects.taking_bookings().filter(slug=slug).first()
+
+
+def offices_to_choose(*, query: str = "", prefecture: str = "") -> list[Office]:
+    """The offices taking bookings that match `query` (name, English name, address,
+    prefecture) and `prefecture`, in the prefectures' order: one query, whatever the number."""
+    offices = Office.objects.taking_bookings()
+    if prefecture:
+        offices = offices.filter(prefecture=prefecture)
+    for word in query.split():
+        offices = offices.filter(
+            Q(name__icontains=word)
+            | Q(name_en__icontains=word)
+            | Q(address__icontains=word)
+            | Q(address_en__icontains=word)
+            | Q(prefecture__icontains=word)
+            | Q(prefecture__in=[n for n, latin in PREFECTURES if word.lower() in latin.lower()])
+        )
+    choices = list(offices.only("slug", "name", "name_en", "address", "address_en", "prefecture"))
+    last = len(PREFECTURES)
+    return sorted(choices, key=lambda c: (PREFECTURE_ORDER.get(c.prefecture, last), c.name))
 
 
 def office_rules(office: Office, first: date, last: date) -> rules.OfficeRules:

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
-from consent.services import ConsentGiven, consent_anonymize, consent_record
+from consent.services import ConsentGiven, consent_anonymize, consent_record, terms_adopt
 from reservations import mail, outbox, rules, selectors, tasks
 from reservations.errors import (
     EmailResendRefused,
@@ -51,6 +51,7 @@ from reservations.models import (
     Restriction,
     RestrictionSource,
     SeekerLock,
+    SessionWindow,
     Slot,
 )
 from reservations.rules import Status
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from django.contrib.auth.models import AbstractBaseUser
+
+    from consent.models import TermsVersion
 
 logger = logging.getLogger(__name__)
 
@@ -1144,3 +1147,107 @@ def capacity_override_save(*, override: CapacityOverride) -> int:
     """Save a per-date capacity (rule 4: close or lower a slot); returns the places held."""
     override.save()
     return selectors.held_places(override.office, override.date, override.start_time)
+
+
+# --- Offices ----------------------------------------------------------------------------
+
+# What --copy-settings-from copies besides the weekly windows.
+OFFICE_SETTINGS = (
+    "closing_time",
+    "slot_minutes",
+    "horizon_days",
+    "max_active_bookings",
+    "no_show_threshold",
+    "no_show_window_days",
+)
+# The office's own details; None leaves an existing office's value as it is.
+OFFICE_DETAILS = (
+    "name",
+    "name_en",
+    "phone",
+    "email",
+    "address",
+    "address_en",
+    "prefecture",
+    "accepting_bookings",
+)
+
+
+@dataclass(frozen=True)
+class OfficeSaved:
+    office: Office
+    created: bool
+    terms: TermsVersion | None  # the terms version adopted
+
+
+def office_save(
+    *,
+    slug: str,
+    details: dict[str, object],
+    copy_settings_from: str | None = None,
+    now: datetime | None = None,
+) -> OfficeSaved:
+    """Create or update the office `slug` (running it again updates it).
+
+    A new office gets the default weekly windows (Art. 6(2)③) and settings, or those of
+    `copy_settings_from`, and the published terms in force there (or at the first office)
+    in its own name. Bad input raises ReservationError naming the field; nothing is saved.
+    """
+    now = now or timezone.now()
+    unknown = set(details) - set(OFFICE_DETAILS)
+    if unknown:
+        raise ReservationError(
+            _("不明な項目です: %(fields)s") % {"fields": ", ".join(sorted(unknown))},
+            code="unknown_field",
+        )
+    source = None
+    if copy_settings_from:
+        source = Office.objects.filter(slug=copy_settings_from).first()
+        if source is None:
+            raise ReservationError(
+                _("コピー元のハローワーク「%(slug)s」が見つかりません。")
+                % {"slug": copy_settings_from},
+                code="copy_settings_from",
+            )
+    with transaction.atomic():
+        office = Office.objects.select_for_update().filter(slug=slug).first()
+        created = office is None
+        if office is None:
+            office = Office(slug=slug)
+        for field, value in details.items():
+            if value is not None:
+                setattr(office, field, value)
+        if source is not None:
+            for field in OFFICE_SETTINGS:
+                setattr(office, field, getattr(source, field))
+        try:
+            office.full_clean()
+        except ValidationError as exc:
+            raise ReservationError(
+                " ".join(
+                    f"{field}: {message}" if field != "__all__" else message
+                    for field, messages in exc.message_dict.items()
+                    for message in messages
+                ),
+                code="invalid",
+            ) from exc
+        office.save()
+        if source is not None:
+            office.windows.all().delete()
+            windows = [
+                (w.weekday, w.start_time, w.end_time, w.capacity) for w in source.windows.all()
+            ]
+        elif created:
+            windows = [(w.weekday, w.start, w.end, w.capacity) for w in rules.DEFAULT_WINDOWS]
+        else:
+            windows = []
+        SessionWindow.objects.bulk_create(
+            SessionWindow(office=office, weekday=d, start_time=s, end_time=e, capacity=c)
+            for d, s, e, c in windows
+        )
+        terms_source = source or selectors.default_office()
+        terms = None
+        if terms_source is not None and terms_source.pk != office.pk:
+            terms = terms_adopt(office=office, source=terms_source, now=now)
+    logger.info("office %s %s", slug, "created" if created else "updated")
+    return OfficeSaved(office=office, created=created, terms=terms)

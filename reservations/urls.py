@@ -1,15 +1,26 @@
 from django.urls import path
 
 from reservations import api, views, webhooks
+from reservations.offices import office_page
 
 app_name = "reservations"
 
+# An office's pages: at the root while one office takes bookings, and always under
+# /o/<slug>/ (the only way to them once several do; `/` is then the office chooser).
+OFFICE_PAGES = [
+    ("", views.home, "home"),
+    ("slots/", views.week, "week"),
+    ("book/", views.request_booking, "request"),
+    ("book/done/", views.done, "done"),
+]
+
 urlpatterns = [
     # The job seeker's pages (no account: the private link carries an unguessable token).
-    path("", views.home, name="home"),
-    path("slots/", views.week, name="week"),
-    path("book/", views.request_booking, name="request"),
-    path("book/done/", views.done, name="done"),
+    *(path(route, view, name=name) for route, view, name in OFFICE_PAGES),
+    *(
+        path(f"o/<slug:office_slug>/{route}", office_page(view), name=f"office-{name}")
+        for route, view, name in OFFICE_PAGES
+    ),
     path("r/<str:token>/", views.booking, name="booking"),
     path("r/<str:token>/calendar.ics", views.booking_ics, name="booking-ics"),
     path("r/<str:token>/cancel/", views.cancel, name="cancel"),

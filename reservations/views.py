@@ -30,7 +30,7 @@ from consent.models import TermsVersion
 from consent.selectors import terms_in_force
 from consent.services import ConsentError, ConsentGiven
 from hellowork import languages
-from reservations import ratelimit, rules, selectors, services
+from reservations import offices, ratelimit, rules, selectors, services
 from reservations.forms import (
     BookingWindow,
     RequestForm,
@@ -38,7 +38,13 @@ from reservations.forms import (
     slot_value,
 )
 from reservations.ics import reservation_ics
-from reservations.models import MeetingState, Office, Reservation
+from reservations.models import (
+    PREFECTURE_ORDER,
+    PREFECTURES,
+    MeetingState,
+    Office,
+    Reservation,
+)
 from reservations.offices import current_office_or_404
 from reservations.rules import Status
 
@@ -106,7 +112,10 @@ def _private(response: HttpResponse) -> HttpResponse:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """What online counselling is, who may use it, and the next sessions to book."""
+    """What online counselling is, who may use it, and the next sessions to book; at the
+    root of a site serving several offices, the office chooser."""
+    if offices.offices_to_choose_from(request) and offices.current_office(request) is None:
+        return chooser(request)
     office = current_office_or_404(request)
     now = timezone.now()
     window = _booking_window(office, now)
@@ -117,6 +126,37 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "next_slots": next_slots[:HOME_SLOTS],
             "terms": terms_in_force(office.pk, now),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class PrefectureGroup:
+    prefecture: str
+    offices: list[Office]
+
+
+def chooser(request: HttpRequest) -> HttpResponse:
+    """Every office taking bookings, by prefecture; a plain GET form narrows the list."""
+    query = " ".join(request.GET.get("q", "").split())[:100]
+    prefecture = request.GET.get("prefecture", "")
+    if prefecture not in PREFECTURE_ORDER:
+        prefecture = ""
+    groups: list[PrefectureGroup] = []
+    for choice in selectors.offices_to_choose(query=query, prefecture=prefecture):
+        if not groups or groups[-1].prefecture != choice.prefecture:
+            groups.append(PrefectureGroup(choice.prefecture, []))
+        groups[-1].offices.append(choice)
+    return render(
+        request,
+        "reservations/chooser.html",
+        {
+            "groups": groups,
+            "query": query,
+            "prefecture": prefecture,
+            "prefectures": PREFECTURES,
+            "found": sum(len(group.offices) for group in groups),
+            "filtered": bool(query or prefecture),
         },
     )
 
@@ -333,7 +373,7 @@ def _show_done(request: HttpRequest, token: str) -> HttpResponse:
         "token": token,
         "until": int(timezone.now().timestamp()) + DONE_PAGE_SECONDS,
     }
-    return redirect("reservations:done")
+    return redirect(offices.office_path(request, "reservations:done"))
 
 
 def too_many_requests(request: HttpRequest) -> HttpResponse:
@@ -489,16 +529,19 @@ def _refusal(
 @require_GET
 def done(request: HttpRequest) -> HttpResponse:
     """Step 3: the reference, what happens next, and the private link."""
-    current_office_or_404(request)
+    office = current_office_or_404(request)
     shown = request.session.get(DONE_SESSION_KEY)
     if shown is None:
-        return redirect("reservations:home")
+        return redirect(offices.office_path(request, "reservations:home"))
     fresh = isinstance(shown, dict) and timezone.now().timestamp() < shown.get("until", 0)
     reservation = selectors.reservation_by_token(str(shown.get("token", ""))) if fresh else None
     if reservation is None:
         # Later (or another person at the same PC): the link is only in the email now.
         request.session.pop(DONE_SESSION_KEY, None)
         return _private(render(request, "reservations/done.html", {"reservation": None}))
+    if reservation.office_id != office.pk:
+        # Booked at another office: its own done page names it.
+        return redirect(reservation.office.page_path("reservations:done", prefixed=True))
     private_path = reservation.get_absolute_url()
     return _private(
         render(
@@ -518,8 +561,8 @@ def done(request: HttpRequest) -> HttpResponse:
 
 
 def _booking_or_404(request: HttpRequest, token: str) -> Reservation:
-    current_office_or_404(request)
-    reservation = selectors.reservation_by_token(token)
+    # The private link works whatever the office: the booking names its office.
+    reservation = offices.private_booking(request, token)
     if reservation is None:
         # The same friendly page for an unknown, mistyped or erased link: nothing leaks.
         raise Http404
