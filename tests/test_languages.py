@@ -303,10 +303,12 @@ def test_emails_render_in_the_booking_language_and_their_links_keep_it(
     with translation.override(code):
         greeting = translation.gettext("%(name)s 様") % {"name": "Maria Silva"}
     assert message.body.startswith(greeting)
-    home = f"{settings.SITE_URL}/?lang={code}"
+    # The office's home page (it stays right when offices are added).
+    path = f"/o/{reservation.office.slug}/?lang={code}"
+    home = f"{settings.SITE_URL}{path}"
     assert home in message.body and f'href="{home}"' in html
     # What such a link opens, in a browser set to Japanese.
-    page = Client(HTTP_ACCEPT_LANGUAGE="ja").get(f"/?lang={code}")
+    page = Client(HTTP_ACCEPT_LANGUAGE="ja").get(path)
     assert html_lang(page.content.decode()) == bcp47(code)
 
 
