@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, DateField, DurationField, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 
@@ -22,6 +25,8 @@ from reservations.models import (
     Restriction,
 )
 from reservations.rules import Status
+
+logger = logging.getLogger(__name__)
 
 # A Monday slot's cut-off depends on closures in the days before it (rule 5): look back far
 # enough to cross the longest run of closed days (year-end plus a weekend and a holiday).
@@ -62,8 +67,10 @@ def booked_counts(office: Office, first: date, last: date) -> dict[datetime, int
     start = datetime.combine(first, datetime.min.time(), tzinfo=rules.TOKYO)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=rules.TOKYO)
     rows = (
+        # The slot's office, not the booking's (the same office): the range is then read
+        # from the slot index (office, starts_at) instead of scanning every slot.
         Reservation.objects.filter(
-            office=office,
+            slot__office=office,
             status__in=rules.ACTIVE_STATUSES,
             slot__starts_at__gte=start,
             slot__starts_at__lt=end,
@@ -79,7 +86,7 @@ def held_places(office: Office, day: date, start: time | None = None) -> int:
     if start is not None:
         moment = datetime.combine(day, start, tzinfo=rules.TOKYO)
         return Reservation.objects.filter(
-            office=office, status__in=rules.ACTIVE_STATUSES, slot__starts_at=moment
+            slot__office=office, status__in=rules.ACTIVE_STATUSES, slot__starts_at=moment
         ).count()
     return sum(booked_counts(office, day, day).values())
 
@@ -123,6 +130,103 @@ def availability(
         if remaining > 0 or include_full:
             result.append(Availability(slot=slot, remaining=remaining))
     return result
+
+
+# --- Availability in the shared cache ---------------------------------------------------
+#
+# Bots read availability far more often than people book, so an office's availability over
+# its whole horizon is worked out once and kept in the shared cache (Redis in production).
+# The key names the office's availability version, which every change that can alter it
+# replaces after it commits (`availability_changed`, called by the services), and the
+# availability period (`rules.availability_period`): the next read after a change, a cut-off
+# or midnight is worked out afresh. A booking never relies on it: the service counts the
+# places again under its locks.
+
+# The longest a read could be stale if the cache lost a new version (it never should).
+AVAILABILITY_CACHE_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """An office's calendar from today to the end of its horizon's week, and every slot a
+    seeker could request now (full ones too) with its places left."""
+
+    rules: rules.OfficeRules
+    availability: dict[datetime, Availability]
+
+
+def _version_key(office_id: int) -> str:
+    return f"availability:version:{office_id}"
+
+
+def availability_version(office_id: int) -> str:
+    """The office's current availability version (a new one if the cache has none)."""
+    key = _version_key(office_id)
+    version = cache.get(key)
+    if version is None:
+        # A random version, never a counter: a lost key can never bring old entries back.
+        cache.add(key, secrets.token_hex(8), timeout=None)
+        version = cache.get(key)
+    return str(version)
+
+
+def availability_changed(office_id: int) -> None:
+    """Every cached availability of the office is stale from now on.
+
+    A cache that cannot be reached stops nothing: the change stands, and what was cached
+    expires within AVAILABILITY_CACHE_SECONDS.
+    """
+    try:
+        cache.set(_version_key(office_id), secrets.token_hex(8), timeout=None)
+    except Exception:  # noqa: BLE001 - any cache backend's connection error
+        logger.warning("availability of office %s: the cache could not be told", office_id)
+
+
+def _horizon_now(office: Office, now: datetime) -> Horizon:
+    today = now.astimezone(rules.TOKYO).date()
+    last = rules.last_bookable_day(now, office.horizon_days)
+    # The calendar runs to the end of the horizon's week so that the week view can say why
+    # its last days are closed.
+    calendar_last = last + timedelta(days=6 - last.weekday())
+    office_rules_ = office_rules(office, today, calendar_last)
+    available = availability(
+        office, today, last, now, include_full=True, loaded_rules=office_rules_
+    )
+    return Horizon(rules=office_rules_, availability={a.slot.start: a for a in available})
+
+
+def booking_horizon(office: Office, now: datetime) -> Horizon:
+    """The office's `Horizon` as of `now`, from the shared cache when it is fresh there.
+
+    On a miss, four queries whatever the number of slots and bookings (windows, closures,
+    overrides, held places); on a hit, none.
+    """
+    day, after_closing = rules.availability_period(now, office.closing_time)
+    try:
+        key = (
+            f"availability:{office.pk}:{availability_version(office.pk)}:"
+            f"{day.isoformat()}:{int(after_closing)}:{office.horizon_days}"
+        )
+        horizon = cache.get(key)
+    except Exception:  # noqa: BLE001 - no cache: work it out, as without one
+        logger.warning("availability of office %s: the cache could not be read", office.pk)
+        return _horizon_now(office, now)
+    if horizon is None:
+        horizon = _horizon_now(office, now)
+        try:
+            cache.set(key, horizon, timeout=AVAILABILITY_CACHE_SECONDS)
+        except Exception:  # noqa: BLE001
+            logger.warning("availability of office %s: the cache could not be written", office.pk)
+    return horizon
+
+
+def open_availability(office: Office, first: date, last: date, now: datetime) -> list[Availability]:
+    """The slots with a free place in `first`..`last` (inclusive), read from `booking_horizon`."""
+    return [
+        available
+        for start, available in sorted(booking_horizon(office, now).availability.items())
+        if first <= start.astimezone(rules.TOKYO).date() <= last and not available.is_full
+    ]
 
 
 def restrictions_covering(*, seeker_number: str, email: str) -> Q:

@@ -205,7 +205,13 @@ def test_query_counts_of_home_and_week(
     # office, windows, closures, overrides, held places, terms in force, terms announced
     with django_assert_num_queries(7):
         page(client, "/")
-    # office, windows, closures, overrides, held places, terms announced
+    # Availability now comes from the shared cache: office, terms announced
+    with django_assert_num_queries(2):
+        page(client, "/slots/?week=2026-12-28")
+    with django_assert_num_queries(3):
+        page(client, "/")
+    # A booking makes the next read work it out afresh (office, the four, terms announced).
+    make_reservation(tokyo(2026, 12, 28, 15, 30), now=NOW)
     with django_assert_num_queries(6):
         page(client, "/slots/?week=2026-12-28")
 
