@@ -177,20 +177,19 @@ def _person_lock_keys(*, seeker_number: str, email: str) -> list[str]:
 
 
 def _lock_person(*, seeker_number: str, email: str) -> None:
-    """Lock every identity of a person (rule 8), always in the same order, in one query.
+    """Lock every identity of a person (rule 8), always in the same order, a query each.
 
-    The rows are inserted in key order; one already there is updated to itself, which locks
-    it until the transaction ends (as SELECT … FOR UPDATE would).
+    An insert that meets the row already there updates it to itself, which locks it until
+    the transaction ends, as SELECT … FOR UPDATE would. One statement per key, so that the
+    order of the locks is the order of the keys.
     """
-    SeekerLock.objects.bulk_create(
-        [
-            SeekerLock(key=key)
-            for key in _person_lock_keys(seeker_number=seeker_number, email=email)
-        ],
-        update_conflicts=True,
-        unique_fields=["key"],
-        update_fields=["key"],
-    )
+    for key in _person_lock_keys(seeker_number=seeker_number, email=email):
+        SeekerLock.objects.bulk_create(
+            [SeekerLock(key=key)],
+            update_conflicts=True,
+            unique_fields=["key"],
+            update_fields=["key"],
+        )
 
 
 def _lock_reservation(reservation: Reservation) -> Reservation:
