@@ -9,7 +9,18 @@ from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, DateField, DurationField, F, Q, QuerySet, Sum
+from django.db.models import (
+    Count,
+    DateField,
+    DurationField,
+    F,
+    IntegerField,
+    Q,
+    QuerySet,
+    Sum,
+    TimeField,
+    Value,
+)
 from django.db.models.functions import TruncMonth
 
 from reservations import rules
@@ -23,6 +34,7 @@ from reservations.models import (
     Reservation,
     ReservationEvent,
     Restriction,
+    SessionWindow,
 )
 from reservations.rules import Status
 
@@ -39,26 +51,50 @@ def default_office() -> Office | None:
 
 
 def office_rules(office: Office, first: date, last: date) -> rules.OfficeRules:
-    """The office's rules with the closures and overrides that matter for `first`..`last`."""
-    windows = tuple(
-        rules.Window(w.weekday, w.start_time, w.end_time, w.capacity) for w in office.windows.all()
+    """The office's rules with the closures and overrides that matter for `first`..`last`.
+
+    One query: the weekly windows, the closures and the overrides as one union of rows
+    (kind, date, weekday, start, end, capacity).
+    """
+    none_date = Value(None, output_field=DateField())
+    none_int = Value(None, output_field=IntegerField())
+    none_time = Value(None, output_field=TimeField())
+    windows = (
+        SessionWindow.objects.filter(office=office)
+        .annotate(kind=Value("w"), day=none_date)
+        .values_list("kind", "day", "weekday", "start_time", "end_time", "capacity")
+        .order_by()
     )
-    closures = frozenset(
-        Closure.objects.filter(
-            office=office, date__gte=first - _CLOSURE_LOOKBACK, date__lte=last
-        ).values_list("date", flat=True)
+    closures = (
+        Closure.objects.filter(office=office, date__gte=first - _CLOSURE_LOOKBACK, date__lte=last)
+        .annotate(kind=Value("c"), no_weekday=none_int, no_start=none_time, no_end=none_time)
+        .values_list("kind", "date", "no_weekday", "no_start", "no_end", "no_weekday")
+        .order_by()
     )
-    overrides = {
-        (o.date, o.start_time): o.capacity
-        for o in CapacityOverride.objects.filter(office=office, date__gte=first, date__lte=last)
-    }
+    overrides = (
+        CapacityOverride.objects.filter(office=office, date__gte=first, date__lte=last)
+        .annotate(kind=Value("o"), no_weekday=none_int, no_end=none_time)
+        .values_list("kind", "date", "no_weekday", "start_time", "no_end", "capacity")
+        .order_by()
+    )
+    found: list[rules.Window] = []
+    closed: set[date] = set()
+    overridden: dict[tuple[date, time], int] = {}
+    rows = windows.union(closures, overrides, all=True).order_by()
+    for kind, day, weekday, start, end, capacity in rows:
+        if kind == "w":
+            found.append(rules.Window(weekday, start, end, capacity))
+        elif kind == "c":
+            closed.add(day)
+        else:
+            overridden[(day, start)] = capacity
     return rules.OfficeRules(
-        windows=windows,
+        windows=tuple(sorted(found, key=lambda w: (w.weekday, w.start))),
         slot_minutes=office.slot_minutes,
         closing_time=office.closing_time,
         horizon_days=office.horizon_days,
-        closures=closures,
-        capacity_overrides=overrides,
+        closures=frozenset(closed),
+        capacity_overrides=overridden,
     )
 
 

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/slots/"
 NOW = tokyo(2026, 12, 1, 9)  # Tuesday
-# Office, windows, closures, overrides, booked counts: the same whatever the range.
-API_QUERIES = 5
+# Office, its rules (windows, closures, overrides in one), booked counts: whatever the range.
+API_QUERIES = 3
 # Once the office's availability is in the shared cache: the office only.
 API_QUERIES_CACHED = 1
 
