@@ -98,13 +98,13 @@ def office_rules(office: Office, first: date, last: date) -> rules.OfficeRules:
     )
 
 
-def booked_counts(office: Office, first: date, last: date) -> dict[datetime, int]:
-    """How many places are held (requested or confirmed) per slot start, in one query."""
+def held_by_slot(office: Office, first: date, last: date) -> QuerySet:
+    """Places held (requested or confirmed) per slot start in `first`..`last`, as rows."""
     start = datetime.combine(first, datetime.min.time(), tzinfo=rules.TOKYO)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=rules.TOKYO)
-    rows = (
-        # The slot's office, not the booking's (the same office): the range is then read
-        # from the slot index (office, starts_at) instead of scanning every slot.
+    # The slot's office, not the booking's (the same office): the range is then read from
+    # the slot index (office, starts_at) instead of scanning every slot of every office.
+    return (
         Reservation.objects.filter(
             slot__office=office,
             status__in=rules.ACTIVE_STATUSES,
@@ -113,8 +113,13 @@ def booked_counts(office: Office, first: date, last: date) -> dict[datetime, int
         )
         .values("slot__starts_at")
         .annotate(held=Count("id"))
+        .order_by()
     )
-    return {row["slot__starts_at"]: row["held"] for row in rows}
+
+
+def booked_counts(office: Office, first: date, last: date) -> dict[datetime, int]:
+    """How many places are held (requested or confirmed) per slot start, in one query."""
+    return {row["slot__starts_at"]: row["held"] for row in held_by_slot(office, first, last)}
 
 
 def held_places(office: Office, day: date, start: time | None = None) -> int:
