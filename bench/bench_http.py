@@ -35,15 +35,17 @@ django.setup()
 
 from tests import stack  # noqa: E402
 
-BENCH_REDIS = "redis://127.0.0.1:6379/13"
+# Both can be moved aside when several people share one machine.
+BENCH_REDIS = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/13")
+BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "bench_http")
 
 
 def database(workdir: Path) -> str:
     url = os.environ.get("DATABASE_URL", "")
     if "postgres" in url:
-        bench_url = url.rsplit("/", 1)[0] + "/bench_http"
-        stack.pg_execute(url, 'DROP DATABASE IF EXISTS "bench_http" WITH (FORCE)')
-        stack.pg_execute(url, 'CREATE DATABASE "bench_http"')
+        bench_url = url.rsplit("/", 1)[0] + f"/{BENCH_DATABASE}"
+        stack.pg_execute(url, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+        stack.pg_execute(url, f'CREATE DATABASE "{BENCH_DATABASE}"')
         return bench_url
     return f"sqlite:///{workdir / 'bench.sqlite3'}"
 
@@ -174,7 +176,8 @@ def main() -> None:
         stack.stop(server)
         if "postgres" in url:
             stack.pg_execute(
-                os.environ["DATABASE_URL"], 'DROP DATABASE IF EXISTS "bench_http" WITH (FORCE)'
+                os.environ["DATABASE_URL"],
+                f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)',
             )
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -32,7 +32,7 @@ def _parse_date(raw: str | None) -> date | None:
 
 
 @require_GET
-@never_cache  # places change with every booking; a cached answer would offer full slots
+@never_cache  # places change with every booking; a browser's copy would offer full slots
 def slots(request: HttpRequest) -> JsonResponse:
     """`GET /api/slots/?from=YYYY-MM-DD&to=YYYY-MM-DD[&office=slug]`."""
     first = _parse_date(request.GET.get("from"))
@@ -49,7 +49,8 @@ def slots(request: HttpRequest) -> JsonResponse:
     office = selectors.office_taking_bookings(slug) if slug else selectors.sole_office()[0]
     if office is None:
         return _error(_("指定されたハローワークが見つかりません。"))
-    available = selectors.availability(office, first, last, timezone.now())
+    # From the shared cache, fresh after every change (`selectors.booking_horizon`).
+    available = selectors.open_availability(office, first, last, timezone.now())
     return JsonResponse(
         {
             "office": office.slug,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.html import format_html
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -96,18 +98,6 @@ class BookingWindow:
     rules: rules.OfficeRules
     availability: dict[datetime, Availability]
 
-    def open_choices(self) -> list[tuple[str, list[tuple[str, str]]]]:
-        """Slots with a free place, grouped by day, as <select> option groups."""
-        groups: dict[str, list[tuple[str, str]]] = {}
-        for start, available in sorted(self.availability.items()):
-            if available.is_full:
-                continue
-            day = format_day(start)
-            # The closed <select> shows only the option, so each one names its day too.
-            label = f"{day} {format_time_range(available.slot.start, available.slot.end)}"
-            groups.setdefault(day, []).append((slot_value(start), label))
-        return list(groups.items())
-
     def problem(self, start: datetime | None) -> str | None:
         """Why this slot cannot be requested now, in words for the seeker; None if it can."""
         if start is None or abs(start - self.now) > _SLOT_SANITY:
@@ -165,12 +155,52 @@ def closed_day_message(day: date, office_rules: rules.OfficeRules) -> str:
     }
 
 
+class ChosenSlotInput(forms.HiddenInput):
+    """The chosen session in words, carried in a hidden input.
+
+    The form never lists every free slot: a session is chosen on the week page, and the
+    page's link goes back there to choose another. The label and the error stay with it.
+    """
+
+    is_hidden = False
+
+    def __init__(self, window: BookingWindow | None = None) -> None:
+        super().__init__()
+        self.window = window
+
+    def chosen(self, value: object) -> rules.Slot | None:
+        """The session the value names, if the calendar offers one."""
+        start = parse_slot_value(str(value or ""))
+        if start is None or self.window is None or abs(start - self.window.now) > _SLOT_SANITY:
+            return None
+        return rules.find_slot(start, self.window.rules)
+
+    def render(
+        self, name: str, value: object, attrs: dict | None = None, renderer: object = None
+    ) -> str:
+        shown = dict(attrs or {})
+        hidden = super().render(name, value, {}, renderer)
+        slot = self.chosen(value)
+        text = (
+            f"{format_day(slot.start)} {format_time_range(slot.start, slot.end)}"
+            if slot is not None
+            else gettext("日時を選んでください")
+        )
+        # An <output> can be labelled, and focused from the error summary.
+        return format_html(
+            '{}<output class="chosen-slot"{} tabindex="-1">{}</output>',
+            hidden,
+            flatatt({key: val for key, val in shown.items() if key == "id" or key[:5] == "aria-"}),
+            text,
+        )
+
+
 class RequestForm(forms.Form):
     """Request a session: the slot, who you are, how to reach you, and your consent."""
 
     slot = forms.CharField(
         label=_("相談の日時"),
-        widget=forms.Select,
+        widget=ChosenSlotInput,
         error_messages={"required": _("相談の日時を選んでください。")},
     )
     name = forms.CharField(
@@ -295,10 +325,7 @@ class RequestForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.window = window
         self.terms_version_id = terms_version_id
-        self.fields["slot"].widget.choices = [
-            ("", gettext("日時を選んでください")),
-            *window.open_choices(),
-        ]
+        self.fields["slot"].widget.window = window
         self.fields["terms_version"].initial = terms_version_id
 
     # --- fields -------------------------------------------------------------------------
@@ -464,6 +491,12 @@ class RequestForm(forms.Form):
         return data
 
     # --- for the views ------------------------------------------------------------------
+
+    def slot_day(self) -> date | None:
+        """The day of the session named in the form (sent or offered), for the week link."""
+        value = self["slot"].value()
+        slot = self.fields["slot"].widget.chosen(value)
+        return slot.day if slot is not None else None
 
     @property
     def chosen(self) -> Availability | None:

@@ -372,6 +372,18 @@ def requestable_slots(first: date, last: date, now: datetime, rules: OfficeRules
     return requestable
 
 
+def availability_period(now: datetime, closing_time: time) -> tuple[date, bool]:
+    """The stretch of time `now` is in, over which the requestable slots stay the same.
+
+    A cut-off falls at the closing time of some day (rule 5), and "from tomorrow" and the
+    horizon move at midnight (rule 6): between two such moments only bookings and the office's
+    calendar change what can be requested, so availability worked out once holds for the
+    whole stretch (the date, and whether that day's closing time has passed).
+    """
+    local = _local(now)
+    return local.date(), local.time() >= closing_time
+
+
 def is_late_confirmation(slot_start: datetime, now: datetime) -> bool:
     """Confirming after the day-before deadline needs a recorded reason (rule 5, 原則として)."""
     return now >= confirmation_deadline(slot_start)

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Count, DateField, DurationField, F, Q, QuerySet, Sum
+from django.core.cache import cache
+from django.db.models import (
+    Count,
+    DateField,
+    DurationField,
+    F,
+    IntegerField,
+    Q,
+    QuerySet,
+    Sum,
+    TimeField,
+    Value,
+)
 from django.db.models.functions import TruncMonth
 
 from reservations import rules
@@ -22,8 +36,11 @@ from reservations.models import (
     Reservation,
     ReservationEvent,
     Restriction,
+    SessionWindow,
 )
 from reservations.rules import Status
+
+logger = logging.getLogger(__name__)
 
 # A Monday slot's cut-off depends on closures in the days before it (rule 5): look back far
 # enough to cross the longest run of closed days (year-end plus a weekend and a holiday).
@@ -66,44 +83,75 @@ def offices_to_choose(*, query: str = "", prefecture: str = "") -> list[Office]:
 
 
 def office_rules(office: Office, first: date, last: date) -> rules.OfficeRules:
-    """The office's rules with the closures and overrides that matter for `first`..`last`."""
-    windows = tuple(
-        rules.Window(w.weekday, w.start_time, w.end_time, w.capacity) for w in office.windows.all()
+    """The office's rules with the closures and overrides that matter for `first`..`last`.
+
+    One query: the weekly windows, the closures and the overrides as one union of rows
+    (kind, date, weekday, start, end, capacity).
+    """
+    none_date = Value(None, output_field=DateField())
+    none_int = Value(None, output_field=IntegerField())
+    none_time = Value(None, output_field=TimeField())
+    windows = (
+        SessionWindow.objects.filter(office=office)
+        .annotate(kind=Value("w"), day=none_date)
+        .values_list("kind", "day", "weekday", "start_time", "end_time", "capacity")
+        .order_by()
     )
-    closures = frozenset(
-        Closure.objects.filter(
-            office=office, date__gte=first - _CLOSURE_LOOKBACK, date__lte=last
-        ).values_list("date", flat=True)
+    closures = (
+        Closure.objects.filter(office=office, date__gte=first - _CLOSURE_LOOKBACK, date__lte=last)
+        .annotate(kind=Value("c"), no_weekday=none_int, no_start=none_time, no_end=none_time)
+        .values_list("kind", "date", "no_weekday", "no_start", "no_end", "no_weekday")
+        .order_by()
     )
-    overrides = {
-        (o.date, o.start_time): o.capacity
-        for o in CapacityOverride.objects.filter(office=office, date__gte=first, date__lte=last)
-    }
+    overrides = (
+        CapacityOverride.objects.filter(office=office, date__gte=first, date__lte=last)
+        .annotate(kind=Value("o"), no_weekday=none_int, no_end=none_time)
+        .values_list("kind", "date", "no_weekday", "start_time", "no_end", "capacity")
+        .order_by()
+    )
+    found: list[rules.Window] = []
+    closed: set[date] = set()
+    overridden: dict[tuple[date, time], int] = {}
+    rows = windows.union(closures, overrides, all=True).order_by()
+    for kind, day, weekday, start, end, capacity in rows:
+        if kind == "w":
+            found.append(rules.Window(weekday, start, end, capacity))
+        elif kind == "c":
+            closed.add(day)
+        else:
+            overridden[(day, start)] = capacity
     return rules.OfficeRules(
-        windows=windows,
+        windows=tuple(sorted(found, key=lambda w: (w.weekday, w.start))),
         slot_minutes=office.slot_minutes,
         closing_time=office.closing_time,
         horizon_days=office.horizon_days,
-        closures=closures,
-        capacity_overrides=overrides,
+        closures=frozenset(closed),
+        capacity_overrides=overridden,
     )
 
 
-def booked_counts(office: Office, first: date, last: date) -> dict[datetime, int]:
-    """How many places are held (requested or confirmed) per slot start, in one query."""
+def held_by_slot(office: Office, first: date, last: date) -> QuerySet:
+    """Places held (requested or confirmed) per slot start in `first`..`last`, as rows."""
     start = datetime.combine(first, datetime.min.time(), tzinfo=rules.TOKYO)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=rules.TOKYO)
-    rows = (
+    # The slot's office, not the booking's (the same office): the range is then read from
+    # the slot index (office, starts_at) instead of scanning every slot of every office.
+    return (
         Reservation.objects.filter(
-            office=office,
+            slot__office=office,
             status__in=rules.ACTIVE_STATUSES,
             slot__starts_at__gte=start,
             slot__starts_at__lt=end,
         )
         .values("slot__starts_at")
         .annotate(held=Count("id"))
+        .order_by()
     )
-    return {row["slot__starts_at"]: row["held"] for row in rows}
+
+
+def booked_counts(office: Office, first: date, last: date) -> dict[datetime, int]:
+    """How many places are held (requested or confirmed) per slot start, in one query."""
+    return {row["slot__starts_at"]: row["held"] for row in held_by_slot(office, first, last)}
 
 
 def held_places(office: Office, day: date, start: time | None = None) -> int:
@@ -111,7 +159,7 @@ def held_places(office: Office, day: date, start: time | None = None) -> int:
     if start is not None:
         moment = datetime.combine(day, start, tzinfo=rules.TOKYO)
         return Reservation.objects.filter(
-            office=office, status__in=rules.ACTIVE_STATUSES, slot__starts_at=moment
+            slot__office=office, status__in=rules.ACTIVE_STATUSES, slot__starts_at=moment
         ).count()
     return sum(booked_counts(office, day, day).values())
 
@@ -155,6 +203,103 @@ def availability(
         if remaining > 0 or include_full:
             result.append(Availability(slot=slot, remaining=remaining))
     return result
+
+
+# --- Availability in the shared cache ---------------------------------------------------
+#
+# Bots read availability far more often than people book, so an office's availability over
+# its whole horizon is worked out once and kept in the shared cache (Redis in production).
+# The key names the office's availability version, which every change that can alter it
+# replaces after it commits (`availability_changed`, called by the services), and the
+# availability period (`rules.availability_period`): the next read after a change, a cut-off
+# or midnight is worked out afresh. A booking never relies on it: the service counts the
+# places again under its locks.
+
+# The longest a read could be stale if the cache lost a new version (it never should).
+AVAILABILITY_CACHE_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """An office's calendar from today to the end of its horizon's week, and every slot a
+    seeker could request now (full ones too) with its places left."""
+
+    rules: rules.OfficeRules
+    availability: dict[datetime, Availability]
+
+
+def _version_key(office_id: int) -> str:
+    return f"availability:version:{office_id}"
+
+
+def availability_version(office_id: int) -> str:
+    """The office's current availability version (a new one if the cache has none)."""
+    key = _version_key(office_id)
+    version = cache.get(key)
+    if version is None:
+        # A random version, never a counter: a lost key can never bring old entries back.
+        cache.add(key, secrets.token_hex(8), timeout=None)
+        version = cache.get(key)
+    return str(version)
+
+
+def availability_changed(office_id: int) -> None:
+    """Every cached availability of the office is stale from now on.
+
+    A cache that cannot be reached stops nothing: the change stands, and what was cached
+    expires within AVAILABILITY_CACHE_SECONDS.
+    """
+    try:
+        cache.set(_version_key(office_id), secrets.token_hex(8), timeout=None)
+    except Exception:  # noqa: BLE001 - any cache backend's connection error
+        logger.warning("availability of office %s: the cache could not be told", office_id)
+
+
+def _horizon_now(office: Office, now: datetime) -> Horizon:
+    today = now.astimezone(rules.TOKYO).date()
+    last = rules.last_bookable_day(now, office.horizon_days)
+    # The calendar runs to the end of the horizon's week so that the week view can say why
+    # its last days are closed.
+    calendar_last = last + timedelta(days=6 - last.weekday())
+    office_rules_ = office_rules(office, today, calendar_last)
+    available = availability(
+        office, today, last, now, include_full=True, loaded_rules=office_rules_
+    )
+    return Horizon(rules=office_rules_, availability={a.slot.start: a for a in available})
+
+
+def booking_horizon(office: Office, now: datetime) -> Horizon:
+    """The office's `Horizon` as of `now`, from the shared cache when it is fresh there.
+
+    On a miss, four queries whatever the number of slots and bookings (windows, closures,
+    overrides, held places); on a hit, none.
+    """
+    day, after_closing = rules.availability_period(now, office.closing_time)
+    try:
+        key = (
+            f"availability:{office.pk}:{availability_version(office.pk)}:"
+            f"{day.isoformat()}:{int(after_closing)}:{office.horizon_days}"
+        )
+        horizon = cache.get(key)
+    except Exception:  # noqa: BLE001 - no cache: work it out, as without one
+        logger.warning("availability of office %s: the cache could not be read", office.pk)
+        return _horizon_now(office, now)
+    if horizon is None:
+        horizon = _horizon_now(office, now)
+        try:
+            cache.set(key, horizon, timeout=AVAILABILITY_CACHE_SECONDS)
+        except Exception:  # noqa: BLE001
+            logger.warning("availability of office %s: the cache could not be written", office.pk)
+    return horizon
+
+
+def open_availability(office: Office, first: date, last: date, now: datetime) -> list[Availability]:
+    """The slots with a free place in `first`..`last` (inclusive), read from `booking_horizon`."""
+    return [
+        available
+        for start, available in sorted(booking_horizon(office, now).availability.items())
+        if first <= start.astimezone(rules.TOKYO).date() <= last and not available.is_full
+    ]
 
 
 def restrictions_covering(*, seeker_number: str, email: str) -> Q:

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from django.contrib.auth.models import AbstractBaseUser
+    from django.db.models import QuerySet
 
     from consent.models import TermsVersion
 
@@ -102,7 +103,16 @@ def _record(
     )
     # Same transaction: mail and Zoom work are enqueued only if this change commits.
     _follow_up(reservation, event)
+    _availability_changed(reservation.office_id)
     return event
+
+
+def _availability_changed(office_id: int) -> None:
+    """The office's cached availability is stale: now, for later reads in this transaction
+    (and in tests, whose transaction never commits), and again once it commits, so that no
+    read in between keeps what it is about to change."""
+    selectors.availability_changed(office_id)
+    transaction.on_commit(lambda: selectors.availability_changed(office_id))
 
 
 def _follow_up(reservation: Reservation, event: ReservationEvent) -> None:
@@ -145,10 +155,18 @@ def _follow_up(reservation: Reservation, event: ReservationEvent) -> None:
 
 
 def _lock_slot(office: Office, slot: rules.Slot) -> Slot:
-    row, _created = Slot.objects.get_or_create(
-        office=office, starts_at=slot.start, defaults={"ends_at": slot.end}
+    """The slot's row, made if it is the first booking, and locked: one query.
+
+    An insert that meets the row already there updates it to itself, which locks it until
+    the transaction ends, as SELECT … FOR UPDATE would.
+    """
+    (row,) = Slot.objects.bulk_create(
+        [Slot(office=office, starts_at=slot.start, ends_at=slot.end)],
+        update_conflicts=True,
+        unique_fields=["office", "starts_at"],
+        update_fields=["starts_at"],
     )
-    return Slot.objects.select_for_update(of=("self",)).get(pk=row.pk)
+    return row
 
 
 def _person_lock_keys(*, seeker_number: str, email: str) -> list[str]:
@@ -162,10 +180,19 @@ def _person_lock_keys(*, seeker_number: str, email: str) -> list[str]:
 
 
 def _lock_person(*, seeker_number: str, email: str) -> None:
-    """Lock every identity of a person (rule 8), always in the same order."""
+    """Lock every identity of a person (rule 8), always in the same order, a query each.
+
+    An insert that meets the row already there updates it to itself, which locks it until
+    the transaction ends, as SELECT … FOR UPDATE would. One statement per key, so that the
+    order of the locks is the order of the keys.
+    """
     for key in _person_lock_keys(seeker_number=seeker_number, email=email):
-        lock, _created = SeekerLock.objects.get_or_create(key=key)
-        SeekerLock.objects.select_for_update().filter(pk=lock.pk).exists()
+        SeekerLock.objects.bulk_create(
+            [SeekerLock(key=key)],
+            update_conflicts=True,
+            unique_fields=["key"],
+            update_fields=["key"],
+        )
 
 
 def _lock_reservation(reservation: Reservation) -> Reservation:
@@ -1139,13 +1166,26 @@ def closure_save(*, closure: Closure) -> int:
 
     Bookings already made stay: staff move or cancel them, and the seekers are told then.
     """
-    closure.save()
+    with transaction.atomic():
+        closure.save()
+        _availability_changed(closure.office_id)
     return selectors.held_places(closure.office, closure.date)
+
+
+def closure_delete(*, closures: QuerySet[Closure]) -> None:
+    """Open the office again on these dates (its sessions become bookable)."""
+    with transaction.atomic():
+        offices = set(closures.values_list("office_id", flat=True))
+        closures.delete()
+        for office_id in offices:
+            _availability_changed(office_id)
 
 
 def capacity_override_save(*, override: CapacityOverride) -> int:
     """Save a per-date capacity (rule 4: close or lower a slot); returns the places held."""
-    override.save()
+    with transaction.atomic():
+        override.save()
+        _availability_changed(override.office_id)
     return selectors.held_places(override.office, override.date, override.start_time)
 
 
@@ -1251,3 +1291,18 @@ def office_save(
             terms = terms_adopt(office=office, source=terms_source, now=now)
     logger.info("office %s %s", slug, "created" if created else "updated")
     return OfficeSaved(office=office, created=created, terms=terms)
+
+
+def capacity_override_delete(*, overrides: QuerySet[CapacityOverride]) -> None:
+    """Give these slots their weekly capacity again."""
+    with transaction.atomic():
+        offices = set(overrides.values_list("office_id", flat=True))
+        overrides.delete()
+        for office_id in offices:
+            _availability_changed(office_id)
+
+
+def office_settings_saved(*, office: Office) -> None:
+    """The office's settings or weekly windows were saved (in the admin): its availability
+    is worked out afresh from the next read after the commit."""
+    _availability_changed(office.pk)

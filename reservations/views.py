@@ -77,24 +77,10 @@ def _today(now: datetime) -> date:
 
 
 def _booking_window(office: Office, now: datetime) -> BookingWindow:
-    """The calendar and availability from today to the end of the booking horizon.
-
-    Four queries whatever the number of slots and bookings: windows, closures, overrides
-    and the held places per slot.
-    """
-    today = _today(now)
-    last = rules.last_bookable_day(now, office.horizon_days)
-    # Load the calendar to the end of the horizon's week so the week view can say why its
-    # last days are closed.
-    calendar_last = last + timedelta(days=6 - last.weekday())
-    office_rules = selectors.office_rules(office, today, calendar_last)
-    available = {
-        a.slot.start: a
-        for a in selectors.availability(
-            office, today, last, now, include_full=True, loaded_rules=office_rules
-        )
-    }
-    return BookingWindow(now=now, rules=office_rules, availability=available)
+    """The calendar and availability from today to the end of the booking horizon, read
+    from the shared cache (`selectors.booking_horizon`); no query when it is fresh there."""
+    horizon = selectors.booking_horizon(office, now)
+    return BookingWindow(now=now, rules=horizon.rules, availability=horizon.availability)
 
 
 def _language() -> str:

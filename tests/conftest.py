@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 from django.apps import apps as django_apps
+from django.core.cache import cache
 from django.utils import timezone
 
 from consent.models import ENVIRONMENT_ITEMS, TermsVersion
@@ -26,6 +27,15 @@ IS_POSTGRES = "postgres" in os.environ.get("DATABASE_URL", "")
 def tokyo(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """An aware datetime in Asia/Tokyo."""
     return datetime.combine(date(year, month, day), time(hour, minute), tzinfo=TOKYO)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Each test starts with an empty cache: the database is rolled back after every test,
+    so cached availability, rate-limit counters and one-time tokens must go with it."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

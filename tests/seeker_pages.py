@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 from consent.models import ENVIRONMENT_ITEMS
@@ -65,6 +66,16 @@ class _FormInputs(HTMLParser):
         if tag == "form" and self._current is not None:
             self.forms.append(self._current)
             self._current = None
+
+
+def chosen_slot(html: str) -> tuple[str, str] | None:
+    """The session the request form carries: (its value, the words shown), or None."""
+    match = re.search(
+        r'<input type="hidden" name="slot"(?: value="([^"]*)")?>'
+        r'<output class="chosen-slot" id="id_slot"[^>]*>([^<]*)</output>',
+        html,
+    )
+    return (match.group(1) or "", match.group(2)) if match else None
 
 
 def hidden_fields(html: str) -> list[tuple[str, str]]:

@@ -248,10 +248,14 @@ def test_request_locks_person_then_slot(request_for) -> None:
         request_for(0)
     sql = [q["sql"] for q in queries.captured_queries]
     booking = sql[sql.index("BEGIN") : sql.index("COMMIT")]
-    locked = [
-        re.search(r'FROM "(\w+)"', statement).group(1)
+    # A row is locked by SELECT … FOR UPDATE, or by an insert that updates the row it meets.
+    locking = [
+        statement
         for statement in booking
-        if " FOR UPDATE" in statement
+        if " FOR UPDATE" in statement or ("ON CONFLICT" in statement and "DO UPDATE" in statement)
     ]
+    locked = [re.search(r'(?:FROM|INTO) "(\w+)"', statement).group(1) for statement in locking]
     # One lock per identity of the person (email and 求職番号, rule 8), then the slot.
     assert locked == ["reservations_seekerlock", "reservations_seekerlock", "reservations_slot"]
+    keys = [re.search(r"'([0-9a-f]{64})'", statement).group(1) for statement in locking[:2]]
+    assert keys == sorted(keys)

@@ -31,6 +31,7 @@ from tests.seeker_pages import (
     YEAR_END_SLOT,
     answers,
     as_post,
+    chosen_slot,
     hidden_fields,
     review,
     submit,
@@ -234,8 +235,11 @@ def test_consent_boxes_are_never_ticked_in_advance(client):
     for checkbox in re.findall(r'<input type="checkbox"[^>]*>', html):
         assert "checked" not in checkbox
     assert len(re.findall(r'name="checklist"', html)) == 7
-    # The chosen slot is pre-selected; the platform is left to the person.
-    assert re.search(rf'<option value="{OPEN_SLOT}" selected>', html)
+    # The chosen slot is carried and shown (no list of every slot); the platform is left
+    # to the person.
+    assert chosen_slot(html) == (OPEN_SLOT, "12月24日(木) 10:00–10:30")
+    assert "<select" not in html and "<option" not in html
+    assert '<a href="/slots/?week=2026-12-24">' in html
     assert not re.search(r'name="platform"[^>]*checked', html)
 
 
@@ -353,7 +357,7 @@ def test_bad_slot_in_the_link_is_explained_above_the_form(client):
     html = response.content.decode()
     assert response.status_code == 200
     assert "祝日（成人の日）" in html
-    assert not re.search(r'<option value="20[^"]*" selected>', html)
+    assert chosen_slot(html) == ("", "日時を選んでください")
 
 
 # --- step 2 → done ------------------------------------------------------------------------------
@@ -388,7 +392,7 @@ def test_edit_returns_to_the_form_with_everything_kept(client, data):
     html = response.content.decode()
     assert "予約の申込み" in html and 'class="error-summary"' not in html
     assert 'value="山田 太郎"' in html
-    assert re.search(rf'<option value="{OPEN_SLOT}" selected>', html)
+    assert chosen_slot(html) == (OPEN_SLOT, "12月24日(木) 10:00–10:30")
     assert html.count("checked") >= 7 + 2 + 1  # checklist, both agreements, platform
     assert_nothing_saved()
 

@@ -202,11 +202,18 @@ def test_query_counts_of_home_and_week(
     client, office, terms, make_reservation, django_assert_num_queries
 ):
     book_many(make_reservation, 12)
-    # office, windows, closures, overrides, held places, terms in force, terms announced
-    with django_assert_num_queries(7):
+    # office, the office's rules (windows, closures, overrides in one), held places,
+    # terms in force, terms announced
+    with django_assert_num_queries(5):
         page(client, "/")
-    # office, windows, closures, overrides, held places, terms announced
-    with django_assert_num_queries(6):
+    # Availability now comes from the shared cache: office, terms announced
+    with django_assert_num_queries(2):
+        page(client, "/slots/?week=2026-12-28")
+    with django_assert_num_queries(3):
+        page(client, "/")
+    # A booking makes the next read work it out afresh (office, rules, held, terms announced).
+    make_reservation(tokyo(2026, 12, 28, 15, 30), now=NOW)
+    with django_assert_num_queries(4):
         page(client, "/slots/?week=2026-12-28")
 
 

@@ -760,3 +760,37 @@ def test_attendance_window_and_confirmation_due_before() -> None:
     office_rules = rules.OfficeRules()
     assert rules.confirmation_due_before(tokyo(2026, 12, 4, 9), office_rules) == tokyo(2026, 12, 7)
     assert rules.confirmation_due_before(tokyo(2026, 12, 7, 9), office_rules) == tokyo(2026, 12, 8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(office_and_day(), st.times(), st.times(), st.integers(0, 40))
+def test_requestable_slots_stay_the_same_within_an_availability_period(
+    case: tuple[OfficeRules, date], one: time, other: time, span: int
+) -> None:
+    # What the shared cache of availability relies on: within one period (a date, before or
+    # after its closing time) only bookings and the calendar change what can be requested.
+    office, today = case
+    first_moment = datetime.combine(today, one, tzinfo=TOKYO)
+    second_moment = datetime.combine(today, other, tzinfo=TOKYO)
+    first, last = today - timedelta(days=3), today + timedelta(days=span)
+    same = rules.availability_period(
+        first_moment, office.closing_time
+    ) == rules.availability_period(second_moment, office.closing_time)
+    assert same == ((one >= office.closing_time) == (other >= office.closing_time))
+    if same:
+        assert rules.requestable_slots(first, last, first_moment, office) == (
+            rules.requestable_slots(first, last, second_moment, office)
+        )
+
+
+def test_an_availability_period_ends_at_the_closing_time_and_at_midnight() -> None:
+    office = OfficeRules(closing_time=time(17))
+    before = datetime(2026, 12, 22, 16, 59, 59, 999999, tzinfo=TOKYO)
+    at = datetime(2026, 12, 22, 17, tzinfo=TOKYO)
+    midnight = datetime(2026, 12, 23, tzinfo=TOKYO)
+    periods = {rules.availability_period(m, office.closing_time) for m in (before, at, midnight)}
+    assert len(periods) == 3
+    # The 23rd's slots close at 17:00 on the 22nd: the period that begins then no longer has them.
+    thursday = date(2026, 12, 23)
+    assert rules.requestable_slots(thursday, thursday, before, office)
+    assert not rules.requestable_slots(thursday, thursday, at, office)

@@ -100,6 +100,12 @@ class ClosureAdmin(_OfficeDefaultMixin, admin.ModelAdmin):
         held = services.closure_save(closure=obj)
         self._warn_bookings(request, held, obj.date)
 
+    def delete_model(self, request: HttpRequest, obj: Closure) -> None:
+        services.closure_delete(closures=Closure.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        services.closure_delete(closures=queryset)
+
 
 @admin.register(CapacityOverride)
 class CapacityOverrideAdmin(_OfficeDefaultMixin, admin.ModelAdmin):
@@ -128,3 +134,9 @@ class CapacityOverrideAdmin(_OfficeDefaultMixin, admin.ModelAdmin):
         held = services.capacity_override_save(override=obj)
         if held > obj.capacity:
             self._warn_bookings(request, held, obj.date)
+
+    def delete_model(self, request: HttpRequest, obj: CapacityOverride) -> None:
+        services.capacity_override_delete(overrides=CapacityOverride.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        services.capacity_override_delete(overrides=queryset)

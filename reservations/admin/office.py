@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
-from reservations import rules, selectors
+from reservations import rules, selectors, services
 from reservations.admin.common import EMPTY
 from reservations.admin.forms import SessionWindowFormSet
 from reservations.models import (
@@ -161,6 +161,11 @@ class OfficeAdmin(admin.ModelAdmin):
         if obj is None:
             return ("slot_preview",)
         return ("slug", "slot_minutes", "slot_preview")
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:  # noqa: ANN001
+        # After the office and its weekly windows: the seekers' availability follows them.
+        super().save_related(request, form, formsets, change)
+        services.office_settings_saved(office=form.instance)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
