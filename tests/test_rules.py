@@ -760,3 +760,29 @@ def test_attendance_window_and_confirmation_due_before() -> None:
     office_rules = rules.OfficeRules()
     assert rules.confirmation_due_before(tokyo(2026, 12, 4, 9), office_rules) == tokyo(2026, 12, 7)
     assert rules.confirmation_due_before(tokyo(2026, 12, 7, 9), office_rules) == tokyo(2026, 12, 8)
+
+
+@pytest.mark.parametrize(
+    ("email", "masked"),
+    [
+        ("andrew@example.com", "an****@example.com"),
+        ("anna@example.jp", "an****@example.jp"),
+        ("ann@example.jp", "a****@example.jp"),
+        ("al@example.jp", "a****@example.jp"),
+        ("a@example.jp", "****@example.jp"),
+        ("taro.yamada+hw@mail.example.co.jp", "ta****@mail.example.co.jp"),
+        ("no-at-sign", "****"),
+        ("", "****"),
+    ],
+)
+def test_mask_email_keeps_the_start_and_the_domain(email: str, masked: str):
+    assert rules.mask_email(email) == masked
+
+
+@given(st.emails())
+def test_mask_email_never_shows_more_than_two_letters_of_the_local_part(email: str):
+    masked = rules.mask_email(email)
+    local, _at, domain = email.rpartition("@")
+    assert masked.endswith(f"****@{domain}")
+    assert len(masked) - len(domain) - 5 <= min(2, len(local) - 1)
+    assert local[:2].startswith(masked[: len(masked) - len(domain) - 5])
