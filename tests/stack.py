@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from consent.models import ENVIRONMENT_ITEMS
 from tests.seeker_pages import hidden_fields
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -325,16 +324,15 @@ def answers(slot: str, n: int) -> list[tuple[str, str]]:
         ("name", f"前橋 次郎{n}"),
         ("seeker_number", f"10040-{3000000 + n}"),
         ("email", f"stack{n}@example.jp"),
-        ("email_confirm", f"stack{n}@example.jp"),
         ("phone", ""),
         ("topic", ""),
         ("companion", ""),
         ("companion_language", ""),
         ("platform", "teleoffice"),
+        ("environment", "on"),
+        ("camera", "on"),
         ("agree_terms", "on"),
-        ("agree_platform_terms", "on"),
     ]
-    pairs += [("checklist", item) for item in ENVIRONMENT_ITEMS]
     return pairs
 
 

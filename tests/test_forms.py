@@ -252,7 +252,8 @@ def test_consent_boxes_are_never_ticked_in_advance(client):
     html = client.get(f"/book/?slot={OPEN_SLOT}").content.decode()
     for checkbox in re.findall(r'<input type="checkbox"[^>]*>', html):
         assert "checked" not in checkbox
-    assert len(re.findall(r'<input type="checkbox"', html)) == 4  # 求職番号なし, 第5条, camera, terms
+    # 求職番号はまだありません, the Art. 5 declaration, the camera, the agreement:
+    assert len(re.findall(r'<input type="checkbox"', html)) == 4
     # The chosen slot is pre-selected; the platform is left to the person.
     assert re.search(rf'<option value="{OPEN_SLOT}" selected>', html)
     assert not re.search(r'name="platform"[^>]*checked', html)
