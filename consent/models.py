@@ -250,6 +250,8 @@ class TermsTranslation(models.Model):
         verbose_name = _("利用規約の参考訳")
         verbose_name_plural = _("利用規約の参考訳")
         ordering = ["terms_version", "language"]
+        # Loaded from files by a command and read in the admin: nothing to grant but reading.
+        default_permissions = ("view",)
         constraints = [
             models.UniqueConstraint(
                 fields=["terms_version", "language"], name="one_terms_translation_per_language"

@@ -173,6 +173,7 @@ class Migration(migrations.Migration):
                 'verbose_name': '利用規約の参考訳',
                 'verbose_name_plural': '利用規約の参考訳',
                 'ordering': ['terms_version', 'language'],
+                'default_permissions': ('view',),
             },
         ),
         migrations.AddField(
