@@ -108,8 +108,9 @@ def consent_record(*, reservation: Reservation, given: ConsentGiven, now: dateti
             _("相談中の予約には、同意を確認した職員の記録が必要です。"), code="verbal_needs_staff"
         )
     language = (given.language or "ja")[: Consent._meta.get_field("language").max_length]
-    # The reference translation the terms page showed in this language (none in Japanese).
-    shown = selectors.terms_translation(terms.pk, language)
+    # The reference translation the terms page showed in this language (none in Japanese;
+    # none when a counselor read the terms out during a session).
+    shown = None if given.verbal else selectors.terms_translation(terms.pk, language)
     return Consent.objects.create(
         reservation=reservation,
         seeker_number=reservation.seeker_number,
