@@ -24,7 +24,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from consent import document, selectors, services
-from consent.models import ENVIRONMENT_ITEMS, Consent, TermsChangeNotice, TermsVersion
+from consent.models import (
+    ENVIRONMENT_ITEMS,
+    Consent,
+    TermsChangeNotice,
+    TermsTranslation,
+    TermsVersion,
+)
 from reservations import selectors as reservation_selectors
 from reservations.exports import csv_cell
 from reservations.rules import TOKYO
@@ -245,6 +251,9 @@ def _csv_rows(consents: QuerySet[Consent]) -> Iterator[list[str]]:
         _("IPアドレス"),
         _("ブラウザ（ユーザーエージェント）"),
         _("画面の言語"),
+        _("参考訳の言語"),
+        _("参考訳のハッシュ（SHA-256）"),
+        _("個人情報の取扱いの版"),
         _("求職番号"),
         _("メールアドレス"),
         _("個人情報の消去日時"),
@@ -268,6 +277,9 @@ def _csv_rows(consents: QuerySet[Consent]) -> Iterator[list[str]]:
                 consent.ip_address or "",
                 consent.user_agent,
                 consent.language,
+                consent.translation_language,
+                consent.translation_hash,
+                consent.privacy_version,
                 consent.seeker_number,
                 consent.email,
                 consent.anonymized_at.astimezone(TOKYO).isoformat()
@@ -308,6 +320,9 @@ class ConsentAdmin(admin.ModelAdmin):
         "ip_address",
         "user_agent",
         "language",
+        "translation_language",
+        "translation_hash",
+        "privacy_version",
         "seeker_number",
         "email",
         "anonymized_at",
@@ -365,6 +380,28 @@ class TermsChangeNoticeAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ("terms_version", "reservation", "emailed", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(TermsTranslation)
+class TermsTranslationAdmin(admin.ModelAdmin):
+    """The reference translations, to read: they are loaded from files with
+    `manage.py terms_load_translations` and frozen with their published version."""
+
+    list_display = ("terms_version", "language", "content_hash", "created_at")
+    list_filter = ("terms_version", "language")
+    fields = ("terms_version", "language", "content_hash", "created_at", "text")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -341,3 +341,170 @@ def diff_documents(
         _section("closing", _("制定日・制定者"), [old_issued, old_issuer], [new_issued, new_issuer])
     )
     return sections
+
+
+# --- Reference translations (the Japanese text stays binding) -----------------------------
+#
+# A translation of a version is written as
+#
+#     # Title in the language
+#
+#     An introduction, one paragraph per line.
+#
+#     ## Art. 1 Heading in the language
+#
+#     A paragraph.
+#     - (1) a numbered item
+#       - ① a sub-item (two spaces)
+#
+#     (the last line) the date and issuer as the original has them
+#
+# and is parsed into the same articles, items and anchors as the Japanese, so that each
+# article can be matched with (and linked to) its binding text.
+
+_TR_TITLE = re.compile(r"^# (.+)$")
+_TR_ARTICLE = re.compile(r"^## Art\. (\d+)(?:\s+(.*))?$")
+_TR_ITEM = re.compile(r"^- (\((\d+)\))\s*(.*)$")
+_TR_SUB_ITEM = re.compile(r"^\s+- (.*)$")
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A reference translation, split like the Japanese (same article numbers, anchors)."""
+
+    title: str
+    preamble: tuple[str, ...]
+    articles: tuple[Article, ...]
+    closing: str
+
+    def article(self, number: int) -> Article | None:
+        return next((a for a in self.articles if a.number == number), None)
+
+
+def normalize_translation(text: str) -> str:
+    """The text as stored and hashed: LF line ends, no trailing spaces, one final newline."""
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def translation_hash(text: str) -> str:
+    """SHA-256 (hex) of a translation as stored, in UTF-8."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def parse_translation(text: str) -> Translation:
+    """The title, introduction, articles and closing line of a reference translation."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    if not lines or not (title := _TR_TITLE.match(lines[0])):
+        raise DocumentError(gettext("翻訳の最初の行に「# 表題」がありません。"))
+    last = lines[-1].lstrip()
+    if len(lines) < 2 or last.startswith(("#", "- ")) or not lines[-2].strip() == "":
+        raise DocumentError(gettext("翻訳の最後の行に制定日と制定者がありません。"))
+    closing = lines[-1].strip()
+    preamble: list[str] = []
+    articles: list[Article] = []
+    current: _OpenArticle | None = None
+    after_blank = True
+
+    def finish() -> None:
+        if current is not None:
+            current.close_items()
+            articles.append(
+                Article(
+                    number=current.number,
+                    anchor=f"art-{current.number}",
+                    caption=current.caption,
+                    blocks=tuple(current.blocks),
+                )
+            )
+
+    for line in lines[1:-1]:
+        if not line.strip():
+            after_blank = True
+            continue
+        article = _TR_ARTICLE.match(line)
+        item = _TR_ITEM.match(line)
+        sub_item = _TR_SUB_ITEM.match(line)
+        if article:
+            finish()
+            number = int(article.group(1))
+            expected = articles[-1].number + 1 if articles else 1
+            if number != expected:
+                raise DocumentError(
+                    gettext("第%(expected)s条があるべきところに第%(found)s条があります。")
+                    % {"expected": expected, "found": number}
+                )
+            current = _OpenArticle(number=number, caption=(article.group(2) or "").strip())
+        elif current is None:
+            preamble.append(line.strip())
+        elif item:
+            label, n = item.group(1), item.group(2)
+            if any(existing.label == label for existing in current.items):
+                raise DocumentError(
+                    gettext("第%(article)s条の%(label)sが重複しています。")
+                    % {"article": current.number, "label": label}
+                )
+            current.items.append(
+                Item(anchor=f"art-{current.number}-{n}", label=label, paragraphs=(item.group(3),))
+            )
+        elif sub_item and current.items:
+            last = current.items[-1]
+            sub = SubItem(
+                anchor=f"{last.anchor}-{len(last.sub_items) + 1}", text=sub_item.group(1).strip()
+            )
+            current.items[-1] = Item(
+                anchor=last.anchor,
+                label=last.label,
+                paragraphs=last.paragraphs,
+                sub_items=(*last.sub_items, sub),
+            )
+        elif current.items and not after_blank and not current.items[-1].sub_items:
+            last = current.items[-1]
+            current.items[-1] = Item(
+                anchor=last.anchor,
+                label=last.label,
+                paragraphs=(*last.paragraphs, line.strip()),
+                sub_items=last.sub_items,
+            )
+        else:
+            current.close_items()
+            current.blocks.append(Paragraph(line.strip()))
+        after_blank = False
+    finish()
+    if not articles:
+        raise DocumentError(gettext("本文に条（第1条 …）がありません。"))
+    return Translation(
+        title=title.group(1).strip(),
+        preamble=tuple(preamble),
+        articles=tuple(articles),
+        closing=closing,
+    )
+
+
+def translation_mismatches(original: Document, translation: Translation) -> list[str]:
+    """Where a translation does not follow the Japanese one to one (articles, items)."""
+    problems = []
+    numbers = [a.number for a in original.articles]
+    translated = [a.number for a in translation.articles]
+    if numbers != translated:
+        problems.append(
+            gettext("条の番号が原文と違います（原文: %(original)s、翻訳: %(translated)s）。")
+            % {
+                "original": ", ".join(map(str, numbers)),
+                "translated": ", ".join(map(str, translated)),
+            }
+        )
+        return problems
+    for article in original.articles:
+        other = translation.article(article.number)
+        labels = [(i.label, len(i.sub_items)) for i in article.items]
+        other_labels = [(i.label, len(i.sub_items)) for i in other.items] if other else []
+        if labels != other_labels:
+            problems.append(
+                gettext("第%(article)s条の項・号が原文と違います。") % {"article": article.number}
+            )
+    return problems

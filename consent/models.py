@@ -35,6 +35,11 @@ ENVIRONMENT_ITEMS: dict[str, str] = {
     "camera": _("カメラ付きのスマートフォンやパソコンで通信できます（第2条(2)）。"),
 }
 
+# Art. 5: the environment, declared with one tick on the form and recorded item by item.
+ART5_ITEMS: tuple[str, ...] = tuple(key for key in ENVIRONMENT_ITEMS if key != "camera")
+# Art. 2(2): a device with a camera, confirmed on its own.
+CAMERA_ITEM = "camera"
+
 # The columns of a published version that make up the text people agree to.
 FROZEN_TERMS_FIELDS = (
     "office",
@@ -48,6 +53,9 @@ FROZEN_TERMS_FIELDS = (
     "published_at",
     "published_by",
 )
+# The privacy notice (/privacy/) in force: a consent records the version it was shown.
+PRIVACY_NOTICE_VERSION = "2026-12-01"
+
 # What the retention purge may blank in a consent, once (rule 15, Art. 8).
 CONSENT_PERSONAL_FIELDS = ("seeker_number", "email", "ip_address", "user_agent")
 
@@ -194,6 +202,90 @@ class TermsVersion(models.Model):
                 ) from exc
 
 
+class TermsTranslationQuerySet(models.QuerySet):
+    """Translations of a published version are frozen with it; new ones may still be added."""
+
+    def _frozen(self) -> bool:
+        return self.filter(terms_version__published_at__isnull=False).exists()
+
+    def update(self, **kwargs: Any) -> int:
+        if self._frozen():
+            raise ImmutableRecordError("translations of published terms cannot be changed")
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
+        pks = [obj.pk for obj in objs]
+        if TermsTranslation.objects.filter(pk__in=pks)._frozen():
+            raise ImmutableRecordError("translations of published terms cannot be changed")
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        if self._frozen():
+            raise ImmutableRecordError("translations of published terms cannot be deleted")
+        return super().delete()
+
+
+class TermsTranslation(models.Model):
+    """A reference translation of one terms version; the Japanese text stays binding.
+
+    Written in the layout of `document.parse_translation` (`## Art. N …` per article). Once
+    the version is published, a translation is as frozen as the Japanese text (the model and
+    the triggers of migration 0007 refuse changes); a language finished later is added.
+    """
+
+    terms_version = models.ForeignKey(
+        TermsVersion,
+        on_delete=models.CASCADE,
+        related_name="translations",
+        verbose_name=_("規約の版"),
+    )
+    language = models.CharField(_("言語"), max_length=16)
+    text = models.TextField(_("翻訳の本文"))
+    content_hash = models.CharField(_("翻訳のハッシュ（SHA-256）"), max_length=64)
+    created_at = models.DateTimeField(_("登録日時"))
+
+    objects = TermsTranslationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("利用規約の参考訳")
+        verbose_name_plural = _("利用規約の参考訳")
+        ordering = ["terms_version", "language"]
+        # Loaded from files by a command and read in the admin: nothing to grant but reading.
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["terms_version", "language"], name="one_terms_translation_per_language"
+            ),
+            # The Japanese text is the version itself, never a translation of it.
+            models.CheckConstraint(
+                condition=~Q(language__in=["", "ja"]), name="terms_translation_not_japanese"
+            ),
+            models.CheckConstraint(
+                condition=~Q(content_hash=""),
+                name="terms_translation_has_a_hash",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.terms_version_id} / {self.language}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding and self.pk is not None and self._published():
+            raise ImmutableRecordError("translations of published terms cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        if self.pk is not None and self._published():
+            raise ImmutableRecordError("translations of published terms cannot be deleted")
+        return super().delete(*args, **kwargs)
+
+    def _published(self) -> bool:
+        return TermsVersion.objects.filter(pk=self.terms_version_id).published().exists()
+
+    def parsed(self) -> document.Translation:
+        return document.parse_translation(self.text)
+
+
 class ConsentMethod(models.TextChoices):
     ONLINE = "online", _("申込画面で同意")
     VERBAL = "verbal", _("相談中に口頭で確認")
@@ -249,6 +341,19 @@ class Consent(models.Model):
     ip_address = models.GenericIPAddressField(_("IPアドレス"), null=True, blank=True)
     user_agent = models.TextField(_("ブラウザ（ユーザーエージェント）"), blank=True)
     language = models.CharField(_("画面の言語"), max_length=16)
+    # Which reference translation of the terms the person was shown, if any (the Japanese
+    # text of `terms_version` is what binds).
+    translation = models.ForeignKey(
+        TermsTranslation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="consents",
+        verbose_name=_("表示した参考訳"),
+    )
+    translation_language = models.CharField(_("参考訳の言語"), max_length=16, blank=True)
+    translation_hash = models.CharField(_("参考訳のハッシュ（SHA-256）"), max_length=64, blank=True)
+    privacy_version = models.CharField(_("個人情報の取扱いの版"), max_length=20, blank=True)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         # PROTECT: who took a verbal consent is part of the evidence.
@@ -281,6 +386,18 @@ class Consent(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(method__in=ConsentMethod.values), name="consent_method_valid"
+            ),
+            # A translation shown is named with its language and hash, or none of them is.
+            models.CheckConstraint(
+                condition=(
+                    Q(translation__isnull=True, translation_language="", translation_hash="")
+                    | (
+                        Q(translation__isnull=False)
+                        & ~Q(translation_language="")
+                        & ~Q(translation_hash="")
+                    )
+                ),
+                name="consent_translation_named_with_hash",
             ),
             *(
                 # Art. 5, Art. 2(2): every item of the checklist was confirmed.

@@ -6,7 +6,7 @@ from datetime import datetime, time
 
 from django.db.models import QuerySet
 
-from consent.models import Consent, TermsVersion
+from consent.models import Consent, TermsTranslation, TermsVersion
 from reservations.models import Reservation
 from reservations.rules import ACTIVE_STATUSES, TOKYO
 
@@ -40,6 +40,15 @@ def terms_published(office_id: int, version: str) -> TermsVersion | None:
     """A published version by its label (drafts are not public)."""
     return TermsVersion.objects.filter(
         office_id=office_id, version=version, published_at__isnull=False
+    ).first()
+
+
+def terms_translation(terms_version_id: int, language: str) -> TermsTranslation | None:
+    """The reference translation of a version in a page language, if one was loaded."""
+    if not language or language == "ja":
+        return None
+    return TermsTranslation.objects.filter(
+        terms_version_id=terms_version_id, language=language
     ).first()
 
 

@@ -18,12 +18,15 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from consent import selectors
+from consent import document, selectors
 from consent.models import (
     ENVIRONMENT_ITEMS,
+    PRIVACY_NOTICE_VERSION,
     Consent,
     ConsentMethod,
+    ImmutableRecordError,
     TermsChangeNotice,
+    TermsTranslation,
     TermsVersion,
 )
 from reservations import outbox
@@ -103,6 +106,10 @@ def consent_record(*, reservation: Reservation, given: ConsentGiven, now: dateti
         raise ConsentError(
             _("相談中の予約には、同意を確認した職員の記録が必要です。"), code="verbal_needs_staff"
         )
+    language = (given.language or "ja")[: Consent._meta.get_field("language").max_length]
+    # The reference translation the terms page showed in this language (none in Japanese;
+    # none when a counselor read the terms out during a session).
+    shown = None if given.verbal else selectors.terms_translation(terms.pk, language)
     return Consent.objects.create(
         reservation=reservation,
         seeker_number=reservation.seeker_number,
@@ -116,7 +123,11 @@ def consent_record(*, reservation: Reservation, given: ConsentGiven, now: dateti
         given_at=now,
         ip_address=_valid_ip(given.ip_address),
         user_agent=(given.user_agent or "")[:USER_AGENT_MAX],
-        language=(given.language or "ja")[: Consent._meta.get_field("language").max_length],
+        language=language,
+        translation=shown,
+        translation_language=shown.language if shown else "",
+        translation_hash=shown.content_hash if shown else "",
+        privacy_version=PRIVACY_NOTICE_VERSION,
         recorded_by=recorder,
     )
 
@@ -215,6 +226,59 @@ def terms_adopt(
     version.content_hash = version.compute_hash()
     version.save()
     return version
+
+
+def terms_translation_add(
+    *, terms_version: TermsVersion, language: str, text: str, now: datetime | None = None
+) -> tuple[TermsTranslation, str]:
+    """Add a language's reference translation of a version; (it, "added"/"updated"/"same").
+
+    It must follow the Japanese article by article. The same text again changes nothing; a
+    different text for a published version is refused: what people were shown stays.
+    """
+    now = now or timezone.now()
+    codes = {code for code, _name in settings.LANGUAGES}
+    if language not in codes or language == "ja":
+        raise TermsError(
+            _("「%(language)s」は翻訳の言語として使えません。") % {"language": language},
+            code="language",
+        )
+    text = document.normalize_translation(text)
+    try:
+        mismatches = document.translation_mismatches(
+            terms_version.parsed(), document.parse_translation(text)
+        )
+    except document.DocumentError as exc:
+        raise TermsError(str(exc), code="invalid") from exc
+    if mismatches:
+        raise TermsError(" ".join(mismatches), code="mismatch")
+    digest = document.translation_hash(text)
+    with transaction.atomic():
+        TermsVersion.objects.select_for_update().filter(pk=terms_version.pk).exists()
+        existing = TermsTranslation.objects.filter(
+            terms_version=terms_version, language=language
+        ).first()
+        if existing is not None and existing.content_hash == digest:
+            return existing, "same"
+        if existing is not None:
+            try:
+                existing.text, existing.content_hash, existing.created_at = text, digest, now
+                existing.save(update_fields=["text", "content_hash", "created_at"])
+            except ImmutableRecordError as exc:
+                raise TermsError(
+                    _("公開済みの版の翻訳は変更できません（%(language)s）。")
+                    % {"language": language},
+                    code="frozen",
+                ) from exc
+            return existing, "updated"
+        created = TermsTranslation.objects.create(
+            terms_version=terms_version,
+            language=language,
+            text=text,
+            content_hash=digest,
+            created_at=now,
+        )
+    return created, "added"
 
 
 def _notice_context(

@@ -1,16 +1,21 @@
-"""Public pages of the terms: the version in force, any published version, the changes."""
+"""Public pages of the terms (the version in force, any published version, the changes) and
+the privacy notice.
+
+A page in another language shows that language's reference translation of the version when
+there is one, labelled as such; `?text=ja` shows the binding Japanese text instead."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.views.decorators.http import require_safe
 
 from consent import document, selectors
-from consent.models import TermsVersion
+from consent.models import PRIVACY_NOTICE_VERSION, TermsVersion
 from reservations.models import Office
 from reservations.offices import current_office_or_404
 from reservations.rules import TOKYO
@@ -36,12 +41,19 @@ def _page(
         state = "in_force"
     else:
         state = "superseded"
+    language = translation.get_language() or "ja"
+    shown = selectors.terms_translation(terms.pk, language)
+    original = request.GET.get("text") == "ja"
     return render(
         request,
         "consent/terms_detail.html",
         {
             "terms": terms,
             "document": terms.parsed(),
+            # Art. 13: the Japanese text binds; a translation only helps to read it.
+            "translation": shown if shown is not None and not original else None,
+            "translated": shown.parsed() if shown is not None and not original else None,
+            "translation_available": shown,
             "state": state,
             "in_force": in_force,
             "superseded_on": min((v.effective_date for v in later), default=None),
@@ -95,4 +107,15 @@ def terms_changes(request: HttpRequest, version: str) -> HttpResponse:
             "changed": [s for s in sections if s.changed],
             "unchanged": [s for s in sections if not s.changed],
         },
+    )
+
+
+@require_safe
+def privacy(request: HttpRequest) -> HttpResponse:
+    """`/privacy/`: what is recorded, why, for how long, who sees it (Art. 4, 7, 8)."""
+    current_office_or_404(request)
+    return render(
+        request,
+        "consent/privacy.html",
+        {"retention_days": settings.RETENTION_DAYS, "version": PRIVACY_NOTICE_VERSION},
     )

@@ -19,7 +19,7 @@ from django.utils.html import format_html
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
-from consent.models import ENVIRONMENT_ITEMS
+from consent.models import ART5_ITEMS, CAMERA_ITEM, ENVIRONMENT_ITEMS
 from reservations import rules
 from reservations.models import Companion, Platform, Reservation
 from reservations.selectors import Availability
@@ -241,16 +241,6 @@ class RequestForm(forms.Form):
         },
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
-    email_confirm = forms.CharField(
-        label=_("メールアドレス（確認用）"),
-        max_length=254,
-        help_text=_("まちがいを防ぐため、もう一度入力してください。"),
-        error_messages={
-            "required": _("確認のため、メールアドレスをもう一度入力してください。"),
-            "max_length": _("メールアドレスが長すぎます。"),
-        },
-        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
-    )
     phone = forms.CharField(
         label=_("電話番号"),
         required=False,
@@ -297,24 +287,33 @@ class RequestForm(forms.Form):
             "invalid_choice": _("利用するアプリを一覧から選んでください。"),
         },
     )
-    checklist = forms.MultipleChoiceField(
-        label=_("利用環境の確認（第5条・第2条(2)）"),
-        choices=list(ENVIRONMENT_ITEMS.items()),
-        help_text=_("相談に使う端末と通信について、すべての項目を確認してチェックしてください。"),
-        widget=forms.CheckboxSelectMultiple,
+    # Art. 5: the six items are listed above one declaration; each is recorded as confirmed.
+    environment = forms.BooleanField(
+        label=_("相談に使う端末と通信は、上のすべてを満たしています（第5条）"),
         error_messages={
-            "required": _("利用環境のすべての項目を確認して、チェックを入れてください。"),
-            "invalid_choice": _("利用環境の項目が正しくありません。"),
+            "required": _(
+                "相談に使う端末と通信が上のすべてを満たしていることを確かめて、"
+                "チェックを入れてください。準備ができていない項目がある場合は、"
+                "準備ができてからお申し込みください。"
+            )
         },
     )
-    agree_terms = forms.BooleanField(
-        label=_("利用規約を読み、同意します"),
-        error_messages={"required": _("申し込むには、利用規約への同意が必要です。")},
-    )
-    agree_platform_terms = forms.BooleanField(
-        label=_("利用するアプリ（Zoom または TeleOffice）の利用規約に同意します（第4条）"),
+    camera = forms.BooleanField(
+        label=ENVIRONMENT_ITEMS[CAMERA_ITEM],
         error_messages={
-            "required": _("申し込むには、利用するアプリの利用規約への同意が必要です（第4条）。")
+            "required": _("カメラ付きの端末が必要です（第2条(2)）。チェックを入れてください。")
+        },
+    )
+    # Art. 4, 6(3): the office's terms and the chosen application's terms, agreed in one tick.
+    agree_terms = forms.BooleanField(
+        label=_(
+            "利用規約と、利用するアプリ（Zoom または TeleOffice）の利用規約を読み、"
+            "同意します（第4条・第6条(3)）"
+        ),
+        error_messages={
+            "required": _(
+                "申し込むには、利用規約と利用するアプリの利用規約への同意が必要です（第4条）。"
+            )
         },
     )
     terms_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
@@ -414,29 +413,8 @@ class RequestForm(forms.Form):
         )
         return language
 
-    def clean_checklist(self) -> list[str]:
-        confirmed = set(self.cleaned_data["checklist"])
-        if confirmed != set(ENVIRONMENT_ITEMS):
-            raise forms.ValidationError(
-                _(
-                    "利用環境のすべての項目を確認して、チェックを入れてください。"
-                    "準備ができていない項目がある場合は、準備ができてからお申し込みください。"
-                ),
-                code="checklist",
-            )
-        return [key for key in ENVIRONMENT_ITEMS if key in confirmed]
-
     def clean(self) -> dict:
         data = super().clean()
-        email, confirm = data.get("email"), data.get("email_confirm")
-        if email and confirm and email.lower() != confirm.lower():
-            self.add_error(
-                "email_confirm",
-                forms.ValidationError(
-                    _("確認用のメールアドレスが一致しません。もう一度確かめてください。"),
-                    code="email_mismatch",
-                ),
-            )
         if (
             "seeker_number" in data
             and not data["seeker_number"]
@@ -504,6 +482,19 @@ class RequestForm(forms.Form):
         start = self.cleaned_data.get("slot") if hasattr(self, "cleaned_data") else None
         return self.window.availability.get(start) if start else None
 
+    @staticmethod
+    def environment_items() -> list[str]:
+        """The Art. 5 items the one declaration covers, as the page lists them."""
+        return [str(ENVIRONMENT_ITEMS[key]) for key in ART5_ITEMS]
+
+    def confirmed_items(self) -> list[str]:
+        """Every checklist item the person confirmed: the declaration covers all of Art. 5."""
+        data = self.cleaned_data
+        items = list(ART5_ITEMS) if data.get("environment") else []
+        if data.get("camera"):
+            items.append(CAMERA_ITEM)
+        return items
+
     def carried(self) -> Iterator[tuple[str, str]]:
         """The cleaned answers as (name, value) pairs for hidden fields of the next step."""
         data = self.cleaned_data
@@ -511,15 +502,13 @@ class RequestForm(forms.Form):
             yield "slot", slot_value(data["slot"])
         for name in ("name", "seeker_number", "email", "phone", "topic", "companion"):
             yield name, data.get(name) or ""
-        yield "email_confirm", data["email"]
         yield "companion_language", data.get("companion_language") or ""
         yield "platform", data["platform"]
         if data.get("about_to_register"):
             yield "about_to_register", "on"
-        for key in data["checklist"]:
-            yield "checklist", key
+        yield "environment", "on"
+        yield "camera", "on"
         yield "agree_terms", "on"
-        yield "agree_platform_terms", "on"
         yield "terms_version", str(self.terms_version_id)
 
     def only_slot_is_full(self) -> bool:
@@ -537,7 +526,7 @@ class RequestForm(forms.Form):
             if name in self.errors and not field.widget.is_hidden:
                 bound = self[name]
                 target = bound.id_for_label
-                if isinstance(field.widget, (forms.RadioSelect, forms.CheckboxSelectMultiple)):
+                if isinstance(field.widget, forms.RadioSelect):
                     target = f"{bound.auto_id}_0"
                 rows.append((target, str(field.label), list(self.errors[name])))
         return rows

@@ -478,6 +478,19 @@ def is_valid_seeker_number(raw: str) -> bool:
     return normalize_seeker_number(raw) is not None
 
 
+def mask_email(email: str) -> str:
+    """`an****@example.com`: enough to recognise one's own address, not to read another's.
+
+    The done page says where the email went; on a shared screen the local part stays hidden
+    but its start and the whole domain let the person spot a typing mistake.
+    """
+    local, at, domain = (email or "").strip().rpartition("@")
+    if not at or not local or not domain:
+        return "****"
+    shown = 2 if len(local) >= 4 else 1 if len(local) >= 2 else 0
+    return f"{local[:shown]}****@{domain}"
+
+
 def person_key(*, seeker_number: str, email: str) -> str:
     """Who a booking belongs to for the limits: the 求職番号, else the email (rule 8)."""
     if seeker_number:

@@ -438,8 +438,9 @@ def request_booking(request: HttpRequest) -> HttpResponse:
     language = _language()
     consent = ConsentGiven(
         terms_version_id=terms.pk,
-        platform_terms_accepted=form.cleaned_data["agree_platform_terms"],
-        confirmed_items=frozenset(form.cleaned_data["checklist"]),
+        # One tick agrees to both: the office's terms and the application's (Art. 4).
+        platform_terms_accepted=form.cleaned_data["agree_terms"],
+        confirmed_items=frozenset(form.confirmed_items()),
         ip_address=ip,
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:1000],
         language=language,
@@ -501,7 +502,10 @@ def _refusal(
     if isinstance(error, services.Restricted):
         return render(request, "reservations/refused.html", {"kind": "restricted"})
     if isinstance(error, ConsentError):
-        field = "agree_terms" if error.code == "terms_changed" else "checklist"
+        missing = set(error.context.get("missing") or ())  # type: ignore[call-overload]
+        field = "agree_terms"
+        if missing and error.code != "terms_changed":
+            field = "camera" if missing == {"camera"} else "environment"
         form.add_error(field, error.message)
         return _form_page(request, form, terms)
     field = {"seeker_number": "seeker_number", "platform": "platform"}.get(error.code)
@@ -538,6 +542,7 @@ def done(request: HttpRequest) -> HttpResponse:
                 "private_path": private_path,
                 "private_url": request.build_absolute_uri(private_path),
                 "done_minutes": DONE_PAGE_SECONDS // 60,
+                "masked_email": rules.mask_email(reservation.email),
             },
         )
     )

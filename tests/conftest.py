@@ -20,6 +20,9 @@ from reservations.rules import TOKYO
 
 seed_isesaki = importlib.import_module("reservations.migrations.0002_seed_isesaki").seed
 load_first_terms = importlib.import_module("consent.migrations.0003_first_terms_version").load
+load_translations = importlib.import_module(
+    "consent.migrations.0008_terms_translations_2023_04_01"
+).load
 
 IS_POSTGRES = "postgres" in os.environ.get("DATABASE_URL", "")
 
@@ -52,7 +55,7 @@ def office(db) -> Office:
 
 @pytest.fixture
 def terms(office) -> TermsVersion:
-    """The published terms version in force (令和5年4月1日)."""
+    """The published terms version in force (令和5年4月1日), with its reference translations."""
     version = (
         TermsVersion.objects.filter(office=office, published_at__isnull=False)
         .order_by("-effective_date")
@@ -61,6 +64,7 @@ def terms(office) -> TermsVersion:
     if version is None:
         # Flushed by a transactional test: load the shipped text as the migration does.
         load_first_terms(django_apps, None)
+        load_translations(django_apps, None)
         version = TermsVersion.objects.get(office=office, version="2023-04-01")
     return version
 

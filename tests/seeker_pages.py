@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from consent.models import ENVIRONMENT_ITEMS
 from tests.conftest import tokyo
 
 # Monday 21 December 2026, 10:00 in Tokyo. The week after holds open days (22–25), the
@@ -27,15 +26,14 @@ def answers(terms_version_id: int, **overrides: object) -> dict:
         "name": "山田 太郎",
         "seeker_number": "10040-1234567",
         "email": "taro@example.jp",
-        "email_confirm": "taro@example.jp",
         "phone": "090-1234-5678",
         "topic": "事務の仕事を探しています",
         "companion": "",
         "companion_language": "",
         "platform": "zoom",
-        "checklist": list(ENVIRONMENT_ITEMS),
+        "environment": "on",
+        "camera": "on",
         "agree_terms": "on",
-        "agree_platform_terms": "on",
         "terms_version": str(terms_version_id),
     }
     data.update(overrides)

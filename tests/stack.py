@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from consent.models import ENVIRONMENT_ITEMS
 from tests.processes import BASE_DIR, app_env, free_port, pg_execute, stop, wait_for
 from tests.seeker_pages import hidden_fields
 
@@ -262,16 +261,15 @@ def answers(slot: str, n: int) -> list[tuple[str, str]]:
         ("name", f"前橋 次郎{n}"),
         ("seeker_number", f"10040-{3000000 + n}"),
         ("email", f"stack{n}@example.jp"),
-        ("email_confirm", f"stack{n}@example.jp"),
         ("phone", ""),
         ("topic", ""),
         ("companion", ""),
         ("companion_language", ""),
         ("platform", "teleoffice"),
+        ("environment", "on"),
+        ("camera", "on"),
         ("agree_terms", "on"),
-        ("agree_platform_terms", "on"),
     ]
-    pairs += [("checklist", item) for item in ENVIRONMENT_ITEMS]
     return pairs
 
 

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from consent.models import Consent, TermsVersion
+from consent.models import PRIVACY_NOTICE_VERSION, Consent, TermsVersion
 from tests.conftest import tokyo
 
 NOW = tokyo(2027, 3, 1, 9)
@@ -106,6 +106,26 @@ def test_the_audit_export_is_a_csv_of_the_selected_consents(client, supervisor, 
     assert row["ハッシュが規約の版と一致"] == "1"
     assert row["camera"] == row["antivirus"] == row["アプリの利用規約への同意（第4条）"] == "1"
     assert row["IPアドレス"] == "192.0.2.10"
+    # Made in Japanese: no translation was shown; the privacy notice's version is named.
+    assert row["参考訳の言語"] == row["参考訳のハッシュ（SHA-256）"] == ""
+    assert row["個人情報の取扱いの版"] == PRIVACY_NOTICE_VERSION
+
+
+def test_staff_read_the_reference_translations_and_nobody_edits_them(
+    client, counselor_in_group, supervisor, terms
+):
+    translation = terms.translations.get(language="vi")
+    url = f"/admin/consent/termstranslation/{translation.pk}/change/"
+    for user in (counselor_in_group, supervisor):
+        client.force_login(user)
+        listing = client.get("/admin/consent/termstranslation/")
+        assert listing.status_code == 200
+        assert translation.content_hash in listing.content.decode()
+        page = client.get(url).content.decode()
+        assert "## Art. 1" in page and 'name="_save"' not in page
+        assert client.get("/admin/consent/termstranslation/add/").status_code == 403
+        assert client.post(url.replace("change", "delete"), {"post": "yes"}).status_code == 403
+    assert terms.translations.filter(pk=translation.pk).exists()
 
 
 def test_the_export_neutralises_formulas_typed_by_the_public(

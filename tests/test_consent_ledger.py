@@ -110,13 +110,17 @@ def test_a_verbal_consent_names_the_counselor_who_took_it(
         name="山田 花子",
         email="hanako@example.jp",
         seeker_number="10040-7654321",
-        consent=consent_given(verbal=True, recorded_by=counselor, ip_address=None, user_agent=""),
+        consent=consent_given(
+            verbal=True, recorded_by=counselor, ip_address=None, user_agent="", language="en"
+        ),
         now=NOW,
     )
     consent = reservation.consents.get()
     assert consent.method == "verbal"
     assert consent.recorded_by == counselor
     assert consent.ip_address is None
+    # Read out by the counselor: no translation was shown, whatever the booking's language.
+    assert (consent.translation, consent.translation_hash) == (None, "")
 
 
 def test_a_malformed_address_and_a_huge_user_agent_do_not_break_the_booking(

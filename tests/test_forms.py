@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils.html import escape
 
-from consent.models import Consent
+from consent.models import ART5_ITEMS, ENVIRONMENT_ITEMS, Consent
 from reservations import views
 from reservations.models import Reservation, Restriction
 from tests.conftest import tokyo
@@ -59,6 +59,11 @@ def field_error(html: str, field: str) -> str:
     return match.group(1) if match else ""
 
 
+def without(data: dict, field: str) -> dict:
+    """The answers with one box left unticked (an unticked box is not sent)."""
+    return {key: value for key, value in data.items() if key != field}
+
+
 def assert_nothing_saved() -> None:
     assert Reservation.objects.count() == 0
     assert Consent.objects.count() == 0
@@ -88,11 +93,10 @@ def test_every_required_field_missing_is_named_next_to_the_field_and_in_the_summ
         "name": "氏名を入力してください。",
         "seeker_number": "求職番号を入力してください。",
         "email": "メールアドレスを入力してください。",
-        "email_confirm": "確認のため、メールアドレスをもう一度入力してください。",
         "platform": "利用するアプリを選んでください。",
-        "checklist": "利用環境のすべての項目を確認して、チェックを入れてください。",
-        "agree_terms": "申し込むには、利用規約への同意が必要です。",
-        "agree_platform_terms": "申し込むには、利用するアプリの利用規約への同意が必要です",
+        "environment": "上のすべてを満たしていることを確かめて、チェックを入れてください。",
+        "camera": "カメラ付きの端末が必要です（第2条(2)）。",
+        "agree_terms": "申し込むには、利用規約と利用するアプリの利用規約への同意が必要です",
     }
     for field, message in expected.items():
         assert message in field_error(html, field), field
@@ -107,7 +111,9 @@ def test_every_required_field_missing_is_named_next_to_the_field_and_in_the_summ
     assert_nothing_saved()
 
 
-@pytest.mark.parametrize("field", ["name", "email", "email_confirm", "platform", "slot"])
+@pytest.mark.parametrize(
+    "field", ["name", "email", "platform", "slot", "environment", "camera", "agree_terms"]
+)
 def test_each_required_field_alone(client, data, field):
     response = review(client, {**data, field: ""})
     html = response.content.decode()
@@ -171,15 +177,17 @@ def test_about_to_register_books_without_a_number(client, data):
     assert reservation.seeker_number == ""
 
 
-def test_mismatched_email_confirmation(client, data):
-    html = review(client, {**data, "email_confirm": "taro@example.com"}).content.decode()
-    assert "確認用のメールアドレスが一致しません" in field_error(html, "email_confirm")
-    assert 'value="taro@example.com"' in html
+def test_the_address_is_typed_once_and_shown_for_checking(client, data):
+    # The form asks for the address once: the confirmation step shows it in full and the
+    # done page masked, so a mistake is seen before and after sending.
+    form = client.get(f"/book/?slot={OPEN_SLOT}").content.decode()
+    assert 'name="email_confirm"' not in form
+    assert "taro@example.jp" in review(client, data).content.decode()
 
 
 @pytest.mark.parametrize("typed", ["taro", "taro@", "@example.jp", "taro@@example.jp", "a b@x.jp"])
 def test_malformed_email(client, data, typed):
-    html = review(client, {**data, "email": typed, "email_confirm": typed}).content.decode()
+    html = review(client, {**data, "email": typed}).content.decode()
     assert "メールアドレスの形が正しくありません" in field_error(html, "email")
 
 
@@ -220,21 +228,33 @@ def test_a_very_long_topic(client, data):
     assert "2000文字以内" in field_error(html, "topic")
 
 
-def test_one_unticked_checklist_item_is_refused(client, data):
-    html = review(client, {**data, "checklist": data["checklist"][:-1]}).content.decode()
-    assert "すべての項目を確認" in field_error(html, "checklist")
+def test_the_environment_is_one_declaration_over_the_listed_items(client, data):
+    html = client.get(f"/book/?slot={OPEN_SLOT}").content.decode()
+    listed = re.search(r'<ul class="checklist" id="env-items"[^>]*>(.*?)</ul>', html, re.S)
+    assert listed is not None
+    for key in ART5_ITEMS:
+        assert str(ENVIRONMENT_ITEMS[key]) in listed.group(1)
+    assert len(re.findall(r'<input type="checkbox" name="environment"', html)) == 1
+    refused = review(client, without(data, "environment")).content.decode()
+    assert "準備ができてからお申し込みください" in field_error(refused, "environment")
 
 
-def test_an_unknown_checklist_item_is_refused(client, data):
-    html = review(client, {**data, "checklist": [*data["checklist"], "x"]}).content.decode()
-    assert field_error(html, "checklist")
+def test_the_declaration_records_each_item_and_the_camera_is_its_own_tick(client, data):
+    refused = review(client, without(data, "camera")).content.decode()
+    assert "カメラ付きの端末が必要です" in field_error(refused, "camera")
+    assert "入力内容の確認" not in refused
+    submit(client, data)
+    consent = Consent.objects.get()
+    assert consent.items == dict.fromkeys(ENVIRONMENT_ITEMS, True)
+    assert consent.platform_terms_accepted is True
 
 
 def test_consent_boxes_are_never_ticked_in_advance(client):
     html = client.get(f"/book/?slot={OPEN_SLOT}").content.decode()
     for checkbox in re.findall(r'<input type="checkbox"[^>]*>', html):
         assert "checked" not in checkbox
-    assert len(re.findall(r'name="checklist"', html)) == 7
+    # 求職番号はまだありません, the Art. 5 declaration, the camera, the agreement:
+    assert len(re.findall(r'<input type="checkbox"', html)) == 4
     # The chosen slot is carried and shown (no list of every slot); the platform is left
     # to the person.
     assert chosen_slot(html) == (OPEN_SLOT, "12月24日(木) 10:00–10:30")
@@ -393,7 +413,7 @@ def test_edit_returns_to_the_form_with_everything_kept(client, data):
     assert "予約の申込み" in html and 'class="error-summary"' not in html
     assert 'value="山田 太郎"' in html
     assert chosen_slot(html) == (OPEN_SLOT, "12月24日(木) 10:00–10:30")
-    assert html.count("checked") >= 7 + 2 + 1  # checklist, both agreements, platform
+    assert html.count("checked") >= 3 + 1  # declaration, camera, agreement, platform
     assert_nothing_saved()
 
 

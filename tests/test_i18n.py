@@ -536,7 +536,9 @@ def test_the_language_switch_turns_the_portal_english_and_back(client, office, t
         ("/slots/?week=2026-12-28", "Closed: New Year holidays"),
         ("/slots/?week=2027-01-11", "Closed: public holiday (Coming of Age Day)"),
         (f"/book/?slot={OPEN_SLOT}", "Request a session"),
-        ("/terms/", "The terms of use are available in Japanese only"),
+        ("/terms/", "This is a reference translation. The Japanese text is the binding version."),
+        ("/terms/?text=ja", "This is the Japanese original, the binding version."),
+        ("/privacy/", "How we handle your personal information"),
         ("/terms/2023-04-01/changes/", "This is the first version"),
         ("/r/no-such-booking/", "Page not found"),
     ],
@@ -559,15 +561,16 @@ def test_the_request_form_errors_are_in_english(english, terms, kept_in_japanese
         "Please enter your name.",
         "Please enter your email address.",
         "Please choose the app you will use.",
-        "To send a request, you need to agree to the terms of use.",
+        "To send a request, you need to agree to the terms of use and to the terms of use",
+        "You need a device with a camera (Art. 2(2)).",
     ):
         assert message in html, message
     assert not japanese_left(readable_text(html), kept_in_japanese)
 
-    # Wrong rather than missing: the job seeker number, the email twice, a closed day.
+    # Wrong rather than missing: the job seeker number, the email, a closed day.
     wrong = answers(
         terms.pk,
-        **{**SEEKER, "email_confirm": "other@example.com"},
+        **{**SEEKER, "email": "maria@"},
         slot="2026-12-30T10:00",
         seeker_number="1234",
     )
@@ -575,7 +578,7 @@ def test_the_request_form_errors_are_in_english(english, terms, kept_in_japanese
     for message in (
         "There are no sessions over the New Year holidays",
         "Enter your job seeker number like 12345-1234567",
-        "The two email addresses do not match.",
+        "This email address does not look right.",
     ):
         assert message in html, message
     assert not japanese_left(readable_text(html), kept_in_japanese)
@@ -748,7 +751,9 @@ PUBLIC_PAGES = [
     "/slots/?week=2027-01-11",
     f"/book/?slot={OPEN_SLOT}",
     "/terms/",
+    "/terms/?text=ja",
     "/terms/2023-04-01/changes/",
+    "/privacy/",
 ]
 
 
@@ -791,7 +796,7 @@ def test_a_whole_request_shows_no_japanese(
             client,
             answers(
                 terms.pk,
-                **{**SEEKER, "email_confirm": "other@example.com"},
+                **{**SEEKER, "email": "maria@"},
                 slot="2026-12-30T10:00",
                 seeker_number="1234",
             ),

@@ -794,3 +794,29 @@ def test_an_availability_period_ends_at_the_closing_time_and_at_midnight() -> No
     thursday = date(2026, 12, 23)
     assert rules.requestable_slots(thursday, thursday, before, office)
     assert not rules.requestable_slots(thursday, thursday, at, office)
+
+
+@pytest.mark.parametrize(
+    ("email", "masked"),
+    [
+        ("andrew@example.com", "an****@example.com"),
+        ("anna@example.jp", "an****@example.jp"),
+        ("ann@example.jp", "a****@example.jp"),
+        ("al@example.jp", "a****@example.jp"),
+        ("a@example.jp", "****@example.jp"),
+        ("taro.yamada+hw@mail.example.co.jp", "ta****@mail.example.co.jp"),
+        ("no-at-sign", "****"),
+        ("", "****"),
+    ],
+)
+def test_mask_email_keeps_the_start_and_the_domain(email: str, masked: str):
+    assert rules.mask_email(email) == masked
+
+
+@given(st.emails())
+def test_mask_email_never_shows_more_than_two_letters_of_the_local_part(email: str):
+    masked = rules.mask_email(email)
+    local, _at, domain = email.rpartition("@")
+    assert masked.endswith(f"****@{domain}")
+    assert len(masked) - len(domain) - 5 <= min(2, len(local) - 1)
+    assert local[:2].startswith(masked[: len(masked) - len(domain) - 5])

@@ -57,12 +57,10 @@ def fill(page: Page) -> None:
     page.locator("#id_name").fill("山田 太郎")
     page.locator("#id_seeker_number").fill("10040-1234567")
     page.locator("#id_email").fill("taro@example.jp")
-    page.locator("#id_email_confirm").fill("taro@example.jp")
     page.locator("input[name=platform][value=zoom]").check()
-    for item in page.locator("input[name=checklist]").all():
-        item.check()
+    page.locator("#id_environment").check()
+    page.locator("#id_camera").check()
     page.locator("#id_agree_terms").check()
-    page.locator("#id_agree_platform_terms").check()
 
 
 def test_home_and_week_pages(page: Page):
@@ -117,7 +115,6 @@ def test_the_refusal_pages(page: Page, make_reservation, settings):
     fill(page)
     page.locator("#id_seeker_number").fill("10040-2222222")
     page.locator("#id_email").fill("b@example.jp")
-    page.locator("#id_email_confirm").fill("b@example.jp")
     page.locator("button[value=review]").click()
     make_reservation(tokyo(2026, 12, 23, 10), now=NOW)  # someone else is faster
     page.locator("button[value=submit]").click()

@@ -47,19 +47,17 @@ def _calendar(office, terms):
         yield
 
 
-def fill_the_form(page: Page, *, email_confirm: str = "taro@example.jp") -> None:
+def fill_the_form(page: Page, *, email: str = "taro@example.jp") -> None:
     """Answer every question, by the fields' ids (their labels are checked elsewhere)."""
     page.locator("#id_name").fill("山田 太郎")
     page.locator("#id_seeker_number").fill("１００４０－１２３４５６７")  # full-width, as IMEs type
-    page.locator("#id_email").fill("taro@example.jp")
-    page.locator("#id_email_confirm").fill(email_confirm)
+    page.locator("#id_email").fill(email)
     page.locator("#id_phone").fill("090-1234-5678")
     page.locator("#id_topic").fill("事務の仕事を探しています。")
     page.locator("input[name=platform][value=zoom]").check()
-    for item in page.locator("input[name=checklist]").all():
-        item.check()
+    page.locator("#id_environment").check()
+    page.locator("#id_camera").check()
     page.locator("#id_agree_terms").check()
-    page.locator("#id_agree_platform_terms").check()
 
 
 def mail_to(address: str) -> list:
@@ -91,31 +89,27 @@ def test_the_whole_journey_in_japanese(page: Page):
     shoot(page, "03-form-ja")
     page.get_by_label("氏名").fill("山田 太郎")
     page.get_by_role("textbox", name=re.compile("^求職番号")).fill("１００４０－１２３４５６７")
-    page.get_by_role("textbox", name=re.compile(r"^メールアドレス\s*※")).fill("taro@example.jp")
-    # A typing mistake in the confirmation of the address.
-    page.get_by_label("メールアドレス（確認用）").fill("taro@example.com")
+    # A typing mistake in the address.
+    page.get_by_role("textbox", name=re.compile(r"^メールアドレス\s*※")).fill("taro@example")
     page.get_by_label("Zoom", exact=True).check()
-    for item in (
-        page.get_by_role("group", name=re.compile("^利用環境の確認")).get_by_role("checkbox").all()
-    ):
-        item.check()
-    page.get_by_label("利用規約を読み、同意します").check()
-    page.get_by_label(re.compile("利用するアプリ（Zoom または TeleOffice）の利用規約")).check()
+    page.get_by_label(re.compile("^相談に使う端末と通信は、上のすべてを満たしています")).check()
+    page.get_by_label(re.compile("^カメラ付きのスマートフォンやパソコン")).check()
+    page.get_by_label(re.compile("^利用規約と、利用するアプリ")).check()
     page.get_by_role("button", name="確認画面へ進む").click()
 
     # The error is in the summary (which takes the focus) and under the field; nothing lost.
     summary = page.locator("#error-summary")
     expect(summary).to_be_visible()
     expect(summary).to_be_focused()
-    expect(summary).to_contain_text("確認用のメールアドレスが一致しません")
-    expect(page.locator("#id_email_confirm_error")).to_contain_text("一致しません")
-    expect(page.locator("#id_email_confirm")).to_have_attribute("aria-invalid", "true")
+    expect(summary).to_contain_text("メールアドレスの形が正しくありません")
+    expect(page.locator("#id_email_error")).to_contain_text("正しくありません")
+    expect(page.locator("#id_email")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("氏名")).to_have_value("山田 太郎")
     expect(page.locator("#id_agree_terms")).to_be_checked()
     shoot(page, "04-form-error-ja")
     summary.get_by_role("link").first.click()
-    expect(page.locator("#id_email_confirm")).to_be_focused()
-    page.locator("#id_email_confirm").fill("taro@example.jp")
+    expect(page.locator("#id_email")).to_be_focused()
+    page.locator("#id_email").fill("taro@example.jp")
     page.get_by_role("button", name="確認画面へ進む").click()
 
     # Confirm: everything shown, normalised, before anything is sent.
@@ -167,12 +161,12 @@ def test_the_whole_journey_in_english(page: Page):
     shoot(page, "11-home-en")
     page.locator(".slot-list a.button").first.click()
     expect(page.locator("input[type=hidden][name=slot]")).to_have_value("2026-12-22T10:00")
-    fill_the_form(page, email_confirm="")
+    fill_the_form(page, email="")
     page.locator("button[value=review]").click()
     expect(page.locator("#error-summary")).to_be_visible()
-    expect(page.locator("#id_email_confirm_error")).to_be_visible()
+    expect(page.locator("#id_email_error")).to_be_visible()
     shoot(page, "12-form-error-en")
-    page.locator("#id_email_confirm").fill("taro@example.jp")
+    page.locator("#id_email").fill("taro@example.jp")
     page.locator("button[value=review]").click()
     expect(page.locator(".details")).to_contain_text("Tue 22 December 2026 10:00–10:30")
     page.locator("button[value=submit]").click()
@@ -218,17 +212,11 @@ def test_keyboard_only_completion_of_the_form(page: Page):
     page.keyboard.type("10040-1234567")
     tab_to(page, "#id_email")
     page.keyboard.type("taro@example.jp")
-    page.keyboard.press("Tab")
-    page.keyboard.type("taro@example.jp")
     tab_to(page, "input[name=platform]")
     page.keyboard.press("Space")
-    for index in range(7):
-        tab_to(page, f"#id_checklist_{index}")
+    for box in ("#id_environment", "#id_camera", "#id_agree_terms"):
+        tab_to(page, box)
         page.keyboard.press("Space")
-    tab_to(page, "#id_agree_terms")
-    page.keyboard.press("Space")
-    tab_to(page, "#id_agree_platform_terms")
-    page.keyboard.press("Space")
     tab_to(page, "button[value=review]")
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text("入力内容の確認")
