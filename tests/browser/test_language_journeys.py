@@ -105,7 +105,9 @@ def test_a_phone_books_in_its_language_in_ten_taps(browser, live_server, code):
         audit(page, "home", figures)
 
         page.locator(".slot-list a.button").first.click()
-        expect(page.locator("#id_slot")).to_have_value(re.compile(r"^2026-12-22T10:00"))
+        expect(page.locator("input[type=hidden][name=slot]")).to_have_value(
+            re.compile(r"^2026-12-22T10:00")
+        )
         expect(page.locator("html")).to_have_attribute("lang", lang)
         audit(page, "form", figures)
         page.locator("#id_name").fill("Maria Silva")
