@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -119,7 +121,52 @@ class ScopedRelatedFilter(admin.RelatedFieldListFilter):
         return [(row.pk, str(row)) for row in rows]
 
 
-class OfficeScopedAdmin(admin.ModelAdmin):
+class NotFoundOutsideScope(admin.ModelAdmin):
+    """Records outside `get_queryset` are not found: a direct URL or a POST naming one is a
+    404 (never "forbidden", never "deleted?") and changes nothing."""
+
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts, object_id: str):  # noqa: ANN001, ANN202
+        raise Http404
+
+    def _require_in_scope(self, request: HttpRequest, object_id: str, *, allowed: bool) -> None:
+        # A page of a kind the user may never open stays "forbidden", for every record
+        # alike; within what they may open, another office's record is not found.
+        if not allowed:
+            raise PermissionDenied
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404
+
+    def change_view(self, request: HttpRequest, object_id: str, *args: object, **kwargs: object):  # noqa: ANN201
+        self._require_in_scope(
+            request, object_id, allowed=self.has_view_or_change_permission(request)
+        )
+        return super().change_view(request, object_id, *args, **kwargs)
+
+    def delete_view(self, request: HttpRequest, object_id: str, *args: object, **kwargs: object):  # noqa: ANN201
+        self._require_in_scope(request, object_id, allowed=self.has_delete_permission(request))
+        return super().delete_view(request, object_id, *args, **kwargs)
+
+    def history_view(self, request: HttpRequest, object_id: str, *args: object, **kwargs: object):  # noqa: ANN201
+        self._require_in_scope(
+            request, object_id, allowed=self.has_view_or_change_permission(request)
+        )
+        return super().history_view(request, object_id, *args, **kwargs)
+
+    def changelist_view(self, request: HttpRequest, *args: object, **kwargs: object):  # noqa: ANN201
+        """An action on rows of another office is not found, and runs on nothing."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if request.method == "POST" and selected:
+            if not all(value.isdigit() and len(value) <= 18 for value in selected):
+                raise Http404
+            wanted = {int(value) for value in selected}
+            if self.get_queryset(request).filter(pk__in=wanted).count() != len(wanted):
+                raise Http404
+        return super().changelist_view(request, *args, **kwargs)
+
+
+class OfficeScopedAdmin(NotFoundOutsideScope):
     """Every model admin: only the user's offices' rows, choices and filters; others 404."""
 
     # SUPERVISOR for the supervisors' pages: a counselor in one office and supervisor in
@@ -158,18 +205,3 @@ class OfficeScopedAdmin(admin.ModelAdmin):
         if office is not None and any(f.name == "office" for f in self.opts.fields):
             initial.setdefault("office", office.pk)
         return initial
-
-    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts, object_id: str):  # noqa: ANN001, ANN202
-        # Not "it was deleted?" and a redirect: another office's record is simply not found.
-        raise Http404
-
-    def response_action(self, request: HttpRequest, queryset: QuerySet, **kwargs: object):  # noqa: ANN201
-        """An action on rows of another office is not found, and runs on nothing."""
-        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-        if selected:
-            if not all(value.isdigit() and len(value) <= 18 for value in selected):
-                raise Http404
-            wanted = {int(value) for value in selected}
-            if self.get_queryset(request).filter(pk__in=wanted).count() != len(wanted):
-                raise Http404
-        return super().response_action(request, queryset, **kwargs)

@@ -12,11 +12,11 @@ from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from reservations import selectors, staff
-from reservations.admin.scope import OfficeScopedAdmin
+from reservations.admin.scope import NotFoundOutsideScope, OfficeScopedAdmin
 from reservations.models import Office, StaffMembership, StaffRole
 
 
@@ -140,7 +140,7 @@ class StaffMembershipAdmin(OfficeScopedAdmin):
             staff.staff_membership_remove(membership=membership)
 
 
-class ScopedAccessAttemptAdmin(AccessAttemptAdmin):
+class ScopedAccessAttemptAdmin(NotFoundOutsideScope, AccessAttemptAdmin):
     """Locked-out logins (axes): a supervisor sees only their own offices' staff."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -150,9 +150,6 @@ class ScopedAccessAttemptAdmin(AccessAttemptAdmin):
         return queryset.filter(
             username__in=selectors.memberships_managed_by(request.user).values("user__username")
         )
-
-    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts, object_id: str):  # noqa: ANN001, ANN202
-        raise Http404
 
 
 if admin.site.is_registered(AccessAttempt):
