@@ -20,7 +20,7 @@ venv: $(BIN)/.installed
 # The logins and addresses are printed last, once the site answers; emails are written as
 # readable text files, one per message, into $(DEMO_MAIL_DIR)/.
 DEMO_MAIL_DIR ?= demo-mail
-DEMO_ENV := DEBUG=1 SITE_URL=http://$(HOST):$(PORT) DEMO_MAIL_DIR=$(DEMO_MAIL_DIR)
+DEMO_ENV := DEBUG=1 STAFF_MFA_REQUIRED=0 SITE_URL=http://$(HOST):$(PORT) DEMO_MAIL_DIR=$(DEMO_MAIL_DIR)
 demo: venv
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput -v 0
 	$(DEMO_ENV) $(BIN)/python manage.py seed_demo -v 0

@@ -31,8 +31,9 @@ from consent.models import (
     TermsTranslation,
     TermsVersion,
 )
-from reservations import selectors as reservation_selectors
+from reservations.admin.scope import OfficeScopedAdmin, working_office
 from reservations.exports import csv_cell
+from reservations.models import StaffRole
 from reservations.rules import TOKYO
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ def _terms_state(version: TermsVersion) -> str:
 
 
 @admin.register(TermsVersion)
-class TermsVersionAdmin(admin.ModelAdmin):
+class TermsVersionAdmin(OfficeScopedAdmin):
+    office_role = StaffRole.SUPERVISOR
     list_display = ("version", "title", "office", "effective_date", "state", "published_at")
     list_filter = ("office",)
     ordering = ("-effective_date", "-id")
@@ -115,11 +117,10 @@ class TermsVersionAdmin(admin.ModelAdmin):
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         # A new version starts from the text in force, so only the changes need typing.
         initial = super().get_changeform_initial_data(request)
-        office = reservation_selectors.default_office()
+        office = working_office(request)
         if office is None:
             return initial
         current = selectors.terms_in_force(office.pk, timezone.now())
-        initial.setdefault("office", office.pk)
         if current is not None:
             for name in ("title", "body", "issued_label", "issuer"):
                 initial.setdefault(name, getattr(current, name))
@@ -174,7 +175,7 @@ class TermsVersionAdmin(admin.ModelAdmin):
 
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The version as the public page will show it, drafts included."""
-        version = get_object_or_404(TermsVersion, pk=pk)
+        version = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self.has_view_permission(request, version):
             raise PermissionDenied
         parsed, error = None, ""
@@ -195,9 +196,9 @@ class TermsVersionAdmin(admin.ModelAdmin):
 
     def publish_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Confirm, then publish: the text is frozen and holders of bookings are told."""
-        version = get_object_or_404(TermsVersion, pk=pk)
         if not self.has_publish_permission(request):
             raise PermissionDenied
+        version = get_object_or_404(self.get_queryset(request), pk=pk)
         change_url = reverse("admin:consent_termsversion_change", args=[version.pk])
         if version.is_published:
             self.message_user(request, _("この版はすでに公開されています。"), messages.INFO)
@@ -290,7 +291,7 @@ def _csv_rows(consents: QuerySet[Consent]) -> Iterator[list[str]]:
 
 
 @admin.register(Consent)
-class ConsentAdmin(admin.ModelAdmin):
+class ConsentAdmin(OfficeScopedAdmin):
     list_display = (
         "given_at",
         "reservation",
@@ -355,7 +356,10 @@ class ConsentAdmin(admin.ModelAdmin):
     def export_csv(
         self, request: HttpRequest, queryset: QuerySet[Consent]
     ) -> StreamingHttpResponse:
-        consents = selectors.consents_for_export(queryset)
+        # Personal data leaves only for the offices this user supervises.
+        consents = selectors.consents_for_export(
+            queryset.filter(reservation__office__in=self.supervised_offices(request))
+        )
         # Who exported personal data, and how much: ids only, never the data (rule 15).
         logger.info("consent export by user %s: %s records", request.user.pk, consents.count())
         writer = csv.writer(_Echo())
@@ -372,7 +376,9 @@ class ConsentAdmin(admin.ModelAdmin):
 
 
 @admin.register(TermsChangeNotice)
-class TermsChangeNoticeAdmin(admin.ModelAdmin):
+class TermsChangeNoticeAdmin(OfficeScopedAdmin):
+    office_role = StaffRole.SUPERVISOR
+
     list_display = ("created_at", "terms_version", "reservation", "emailed")
     list_filter = ("terms_version", "emailed")
     list_select_related = ("terms_version", "reservation")

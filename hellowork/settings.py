@@ -44,6 +44,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_tasks_db",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "reservations",
     "consent",
 ]
@@ -60,6 +63,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The second factor (django-otp): request.user.is_verified(); staff without it see
+    # only the code page (reservations/admin/mfa.py) while STAFF_MFA_REQUIRED is on.
+    "django_otp.middleware.OTPMiddleware",
+    "reservations.admin.mfa.StaffMFAMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A database outage in a view is a 503 with Retry-After, not the 500 page.
@@ -85,6 +92,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "reservations.context_processors.office",
                 "reservations.context_processors.booking_rules",
+                "reservations.admin.scope.staff_offices",
                 "consent.context_processors.terms_notice",
             ],
         },
@@ -145,6 +153,10 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 LOGIN_USERNAME_FREE_FAILURES = env.int("LOGIN_USERNAME_FREE_FAILURES", default=10)
 LOGIN_ADDRESS_FREE_FAILURES = env.int("LOGIN_ADDRESS_FREE_FAILURES", default=20)
 LOGIN_MAX_DELAY_SECONDS = env.int("LOGIN_MAX_DELAY_SECONDS", default=900)
+# Staff sign in with password + a code from an authenticator app (TOTP) or a recovery code;
+# on by default in production, off in development unless asked for.
+STAFF_MFA_REQUIRED = env.bool("STAFF_MFA_REQUIRED", default=not DEBUG)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Hello Work reservations")
 
 # Japanese first; every user-facing string goes through gettext. Each language is named in
 # itself and never translated: the switch must be readable by the person who needs it.

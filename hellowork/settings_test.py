@@ -20,4 +20,7 @@ STORAGES["staticfiles"] = {  # noqa: F405
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 LANGUAGE_COOKIE_SECURE = False
+# The admin tests sign in with force_login; the second factor is switched on by the tests
+# of it (tests/test_staff_mfa.py), which also check that production has it on by default.
+STAFF_MFA_REQUIRED = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

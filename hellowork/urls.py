@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from hellowork import health
+from reservations.admin import mfa, scope
 
 # The admin's titles (with the office's name from the database) are set in
 # reservations/admin.py and templates/admin/base_site.html.
@@ -16,6 +17,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="metrics"),
+    path("admin/mfa/", mfa.mfa_view, name="admin-mfa"),
+    path("admin/office/", admin.site.admin_view(scope.switch_office), name="admin-office"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("consent.urls")),

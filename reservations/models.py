@@ -617,6 +617,49 @@ class ZoomMeeting(models.Model):
         return f"{self.meeting_id or '-'} ({self.get_state_display()})"
 
 
+class StaffRole(models.TextChoices):
+    """A staff member's role in one office (the groups of migration 0004 give the pages)."""
+
+    COUNSELOR = "counselor", _("相談員")
+    SUPERVISOR = "supervisor", _("管理者")
+
+
+class StaffMembership(models.Model):
+    """A staff member works in this office with this role: what they may see and act on.
+
+    The groups give model permissions; the memberships give the offices (rule 15).
+    Superusers are the national administrators and need none.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="office_memberships",
+        verbose_name=_("職員"),
+    )
+    office = models.ForeignKey(
+        Office,
+        on_delete=models.CASCADE,
+        related_name="staff_memberships",
+        verbose_name=_("ハローワーク"),
+    )
+    role = models.CharField(_("役割"), max_length=20, choices=StaffRole.choices)
+
+    class Meta:
+        verbose_name = _("職員の所属")
+        verbose_name_plural = _("職員の所属")
+        ordering = ["office", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "office"], name="one_membership_per_office"),
+            models.CheckConstraint(
+                condition=Q(role__in=StaffRole.values), name="staff_membership_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.office} / {self.get_role_display()}"
+
+
 class PeriodicJob(models.Model):
     """When a periodic job (sweep, reminders, meeting retries) last started."""
 

@@ -37,6 +37,8 @@ from reservations.models import (
     ReservationEvent,
     Restriction,
     SessionWindow,
+    StaffMembership,
+    StaffRole,
 )
 from reservations.rules import Status
 
@@ -80,6 +82,30 @@ def offices_to_choose(*, query: str = "", prefecture: str = "") -> list[Office]:
     choices = list(offices.only("slug", "name", "name_en", "address", "address_en", "prefecture"))
     last = len(PREFECTURES)
     return sorted(choices, key=lambda c: (PREFECTURE_ORDER.get(c.prefecture, last), c.name))
+
+
+def offices_of(user: object, *, role: StaffRole | None = None) -> QuerySet[Office]:
+    """The offices this staff member may see and act on (rule 15): every admin page asks here.
+
+    Superusers (the national administrators) have every office; other staff the offices of
+    their memberships, or with `role`, only those where they have that role (supervisors'
+    pages ask for SUPERVISOR). Lazy: used in a filter it is a subquery, not a query.
+    """
+    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return Office.objects.none()
+    if user.is_superuser:
+        return Office.objects.all()
+    memberships = StaffMembership.objects.filter(user=user)
+    if role is not None:
+        memberships = memberships.filter(role=role)
+    return Office.objects.filter(pk__in=memberships.values("office_id"))
+
+
+def memberships_managed_by(user: object) -> QuerySet[StaffMembership]:
+    """The memberships a supervisor may manage: of their offices, never a superuser's."""
+    return StaffMembership.objects.filter(
+        office__in=offices_of(user, role=StaffRole.SUPERVISOR), user__is_superuser=False
+    )
 
 
 def office_rules(office: Office, first: date, last: date) -> rules.OfficeRules:

@@ -15,9 +15,12 @@ from django.apps import apps as django_apps
 from django.contrib.auth.models import Group
 
 from reservations import services
-from reservations.models import Reservation
+from reservations.models import Office, Reservation, StaffMembership, StaffRole
 from tests.conftest import tokyo
 
+staff_memberships_migration = importlib.import_module(
+    "reservations.migrations.0012_staff_memberships"
+)
 staff_groups_migration = importlib.import_module("reservations.migrations.0004_staff_groups")
 supervisors_see_queue = importlib.import_module(
     "reservations.migrations.0006_supervisors_see_mail_and_meetings"
@@ -42,30 +45,44 @@ def staff_groups(db) -> dict[str, Group]:
         staff_groups_migration.create_groups(django_apps, None)
         supervisors_see_queue.grant(django_apps, None)
         supervisors_see_statistics.grant(django_apps, None)
+        staff_memberships_migration.grant(django_apps, None)
     return {group.name: group for group in Group.objects.filter(name__in=[COUNSELOR, SUPERVISOR])}
 
 
-def _staff(django_user_model, username: str, group: Group, **extra: object):  # noqa: ANN202
+def _staff(django_user_model, username: str, group: Group, office: Office, **extra: object):  # noqa: ANN202
+    """A staff member of `office` in `group`, as `manage.py staff_add` sets one up."""
     user = django_user_model.objects.create_user(
         username=username, password=PASSWORD, is_staff=True, **extra
     )
     user.groups.add(group)
+    role = StaffRole.SUPERVISOR if group.name == SUPERVISOR else StaffRole.COUNSELOR
+    StaffMembership.objects.create(user=user, office=office, role=role)
     return user
 
 
 @pytest.fixture
-def counselor_user(staff_groups, django_user_model):  # noqa: ANN201
-    """A counselor (相談員) as the office would set one up."""
+def counselor_user(staff_groups, django_user_model, office):  # noqa: ANN201
+    """A counselor (相談員) of ハローワーク伊勢崎 as the office would set one up."""
     return _staff(
-        django_user_model, "sodan", staff_groups[COUNSELOR], first_name="花子", last_name="相談"
+        django_user_model,
+        "sodan",
+        staff_groups[COUNSELOR],
+        office,
+        first_name="花子",
+        last_name="相談",
     )
 
 
 @pytest.fixture
-def supervisor_user(staff_groups, django_user_model):  # noqa: ANN201
-    """A supervisor (管理者)."""
+def supervisor_user(staff_groups, django_user_model, office):  # noqa: ANN201
+    """A supervisor (管理者) of ハローワーク伊勢崎."""
     return _staff(
-        django_user_model, "kanri", staff_groups[SUPERVISOR], first_name="一郎", last_name="管理"
+        django_user_model,
+        "kanri",
+        staff_groups[SUPERVISOR],
+        office,
+        first_name="一郎",
+        last_name="管理",
     )
 
 

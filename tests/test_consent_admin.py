@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from consent.models import PRIVACY_NOTICE_VERSION, Consent, TermsVersion
+from reservations.models import Office, StaffMembership, StaffRole
 from tests.conftest import tokyo
 
 NOW = tokyo(2027, 3, 1, 9)
@@ -20,22 +21,25 @@ CHANGELIST = "/admin/consent/consent/"
 TERMS_ADMIN = "/admin/consent/termsversion/"
 
 
-def _staff(django_user_model, username: str, group: str):
+def _staff(django_user_model, username: str, group: str, office: Office):
+    """A staff member of ハローワーク伊勢崎 in `group`."""
     user = django_user_model.objects.create_user(
         username=username, password=f"{username}-pass-2026", is_staff=True
     )
     user.groups.add(Group.objects.get(name=group))
+    role = StaffRole.SUPERVISOR if group == "管理者" else StaffRole.COUNSELOR
+    StaffMembership.objects.create(user=user, office=office, role=role)
     return user
 
 
 @pytest.fixture
-def supervisor(db, django_user_model):
-    return _staff(django_user_model, "kanri", "管理者")
+def supervisor(db, django_user_model, office):
+    return _staff(django_user_model, "kanri", "管理者", office)
 
 
 @pytest.fixture
-def counselor_in_group(db, django_user_model):
-    return _staff(django_user_model, "soudan", "相談員")
+def counselor_in_group(db, django_user_model, office):
+    return _staff(django_user_model, "soudan", "相談員", office)
 
 
 @pytest.fixture

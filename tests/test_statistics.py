@@ -22,7 +22,7 @@ from django.urls import reverse
 from reservations import selectors, services
 from reservations.admin import statistics as admin_statistics
 from reservations.admin.forms import StatisticsForm
-from reservations.models import Reservation
+from reservations.models import Office, Reservation, StaffMembership, StaffRole
 from reservations.rules import Status
 from tests.admin_support import (
     COUNSELOR,
@@ -271,13 +271,14 @@ def test_the_page_costs_the_same_queries_for_one_month_and_twelve(
     client.get(URL)  # the session and permissions are read the same way each time after this
     one = {"date_from": "2027-01", "date_to": "2027-01"}
     twelve = {"office": history.attended.office_id, "date_from": "2026-03", "date_to": "2027-02"}
-    # Session, user, 2 × permissions, offices, 2 aggregates, the office in the page header.
-    with django_assert_num_queries(8) as one_month:
+    # Session, user, 2 × permissions, the supervised offices, the user's offices (the
+    # working office), 2 aggregates, the office in the page header.
+    with django_assert_num_queries(9) as one_month:
         assert client.get(URL, one).status_code == 200
-    with django_assert_num_queries(8) as twelve_months:
+    with django_assert_num_queries(9) as twelve_months:
         assert client.get(URL, twelve).status_code == 200
     # The file needs no page header.
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         assert client.get(URL, {**twelve, "download": "csv"}).status_code == 200
     aggregates = [
         query["sql"]
@@ -315,7 +316,11 @@ def test_a_csv_cell_never_runs_as_a_formula(supervisor):
     table = admin_statistics.StatisticsTable(
         header=["=HYPERLINK(1)", "+1", "@SUM(A1)"], rows=[["-1.5", 3, None]], total=["\tx", 0, ""]
     )
-    form = StatisticsForm({"date_from": "2027-01", "date_to": "2027-01"}, today=date(2027, 1, 5))
+    form = StatisticsForm(
+        {"date_from": "2027-01", "date_to": "2027-01"},
+        today=date(2027, 1, 5),
+        offices=list(Office.objects.all()),
+    )
     assert form.is_valid()
     body = admin_statistics.statistics_csv(table, form).content.decode("utf-8").lstrip("\ufeff")
     assert list(csv.reader(io.StringIO(body))) == [
@@ -391,14 +396,15 @@ def test_bad_months_are_explained_next_to_the_field(office, supervisor, query, f
     assert 'class="errorlist' in page
 
 
-@pytest.mark.parametrize("office_value", ["abc", "999999"])
-def test_a_bad_office_is_explained_too(office, supervisor, office_value):
+@pytest.mark.parametrize("office_value", ["abc", "999999", "other"])
+def test_an_office_not_ones_own_is_not_found(office, supervisor, office_value):
+    # Unknown, malformed or another office's: the same 404, nothing counted.
+    if office_value == "other":
+        office_value = Office.objects.create(name="ハローワーク太田", slug="ota", phone="0").pk
     response = login(supervisor).get(
         URL, {"office": office_value, "date_from": "2027-01", "date_to": "2027-02"}
     )
-    assert response.status_code == 200
-    assert response.context["table"] is None
-    assert "ハローワーク: " in response.content.decode()  # the hidden field's error, shown
+    assert response.status_code == 404
 
 
 def test_a_bad_request_never_downloads(office, supervisor):
@@ -419,9 +425,17 @@ def test_with_several_offices_the_office_is_chosen(history, supervisor):
     from reservations.models import Office
 
     other = Office.objects.create(name="ハローワーク太田", slug="ota", phone="0276-46-8609")
+    elsewhere = Office.objects.create(name="ハローワーク沼田", slug="numata", phone="0")
+    StaffMembership.objects.create(user=supervisor, office=other, role=StaffRole.SUPERVISOR)
     client = login(supervisor)
     page = client.get(URL).content.decode()
     assert '<select name="office"' in page
+    # Only the supervisor's own offices are offered.
+    assert [choice[1] for choice in client.get(URL).context["form"].fields["office"].choices] == [
+        history.attended.office.name,
+        other.name,
+    ]
+    assert elsewhere.name not in page
     response = client.get(URL, {"office": other.pk, "date_from": "2027-01", "date_to": "2027-02"})
     assert [row[1] for row in page_table(response)[1:]] == ["0", "0", "0"]
 

@@ -15,6 +15,7 @@ from reservations.admin import (  # noqa: F401 - each module registers its admin
     records,
     reservation,
     restriction,
+    staff,
 )
 
 admin.site.site_header = _("オンライン職業相談 予約管理")

@@ -255,7 +255,7 @@ def object_action_view(
     if not model_admin.has_change_permission(request):
         raise PermissionDenied
     reservation = get_object_or_404(
-        Reservation.objects.select_related("slot", "office"), pk=object_id
+        model_admin.get_queryset(request).select_related("slot", "office"), pk=object_id
     )
     change_url = reverse("admin:reservations_reservation_change", args=[reservation.pk])
     next_url = _safe_next(request, change_url)
@@ -283,7 +283,7 @@ def move_view(model_admin: ModelAdmin, request: HttpRequest, object_id: str) -> 
     if not model_admin.has_change_permission(request):
         raise PermissionDenied
     reservation = get_object_or_404(
-        Reservation.objects.select_related("slot", "office"), pk=object_id
+        model_admin.get_queryset(request).select_related("slot", "office"), pk=object_id
     )
     change_url = reverse("admin:reservations_reservation_change", args=[reservation.pk])
     next_url = _safe_next(request, change_url)
@@ -343,7 +343,9 @@ def book_next_view(model_admin: ModelAdmin, request: HttpRequest, object_id: str
     """The next session for the same person, consent confirmed verbally (Art. 6(2), 6(3))."""
     if not model_admin.can_book_next(request):
         raise PermissionDenied
-    source = get_object_or_404(Reservation.objects.select_related("slot", "office"), pk=object_id)
+    source = get_object_or_404(
+        model_admin.get_queryset(request).select_related("slot", "office"), pk=object_id
+    )
     now = timezone.now()
     terms = terms_in_force(source.office_id, now)
     form = BookNextForm(
@@ -403,7 +405,9 @@ def start_link_view(model_admin: ModelAdmin, request: HttpRequest, object_id: st
     """Send the counselor to a freshly made Zoom start link (it expires within hours)."""
     if not model_admin.has_change_permission(request):
         raise PermissionDenied
-    reservation = get_object_or_404(Reservation.objects.select_related("slot"), pk=object_id)
+    reservation = get_object_or_404(
+        model_admin.get_queryset(request).select_related("slot"), pk=object_id
+    )
     problem = ""
     zoom_failed = False
     if reservation.platform != Platform.ZOOM:

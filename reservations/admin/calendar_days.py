@@ -12,12 +12,14 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from reservations import rules, selectors, services
+from reservations import rules, services
 from reservations.admin.forms import CapacityOverrideForm, ClosureForm
+from reservations.admin.scope import OfficeScopedAdmin
 from reservations.models import (
     CapacityOverride,
     Closure,
     Reservation,
+    StaffRole,
 )
 from reservations.templatetags.seeker_dates import format_date
 
@@ -52,13 +54,8 @@ def _held_on(office_field: str, date_field: str, start_field: str | None = None)
     return Coalesce(Subquery(bookings.values("office").annotate(n=Count("id")).values("n")[:1]), 0)
 
 
-class _OfficeDefaultMixin:
-    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
-        initial = super().get_changeform_initial_data(request)
-        office = selectors.default_office()
-        if office is not None:
-            initial.setdefault("office", office.pk)
-        return initial
+class _OfficeDayAdmin(OfficeScopedAdmin):
+    office_role = StaffRole.SUPERVISOR
 
     def _warn_bookings(self, request: HttpRequest, held: int, day) -> None:  # noqa: ANN001
         if held:
@@ -73,7 +70,7 @@ class _OfficeDefaultMixin:
 
 
 @admin.register(Closure)
-class ClosureAdmin(_OfficeDefaultMixin, admin.ModelAdmin):
+class ClosureAdmin(_OfficeDayAdmin):
     form = ClosureForm
     list_display = ("date_display", "reason", "held", "office")
     list_filter = (FutureDateFilter, "office")
@@ -108,7 +105,7 @@ class ClosureAdmin(_OfficeDefaultMixin, admin.ModelAdmin):
 
 
 @admin.register(CapacityOverride)
-class CapacityOverrideAdmin(_OfficeDefaultMixin, admin.ModelAdmin):
+class CapacityOverrideAdmin(_OfficeDayAdmin):
     form = CapacityOverrideForm
     list_display = ("date_display", "start_time", "capacity", "held", "office")
     list_filter = (FutureDateFilter, "office")

@@ -453,15 +453,23 @@ class StatisticsForm(forms.Form):
     date_from = MonthField(label=_("集計の始めの月"), help_text=_("例: 2027-01"))
     date_to = MonthField(label=_("集計の終わりの月"), help_text=_("例: 2027-12"))
 
-    def __init__(self, data: object = None, *, today: date, **kwargs: object) -> None:
-        offices = list(Office.objects.order_by("id"))
+    def __init__(
+        self,
+        data: object = None,
+        *,
+        today: date,
+        offices: list[Office],
+        default: Office | None = None,
+        **kwargs: object,
+    ) -> None:
+        # `offices`: the user's own (selectors.offices_of); no other can be chosen.
         if data is None:
             last = today.replace(day=1)
             first = last
             for _step in range(11):
                 first = (first - timedelta(days=1)).replace(day=1)
             data = {
-                "office": offices[0].pk if offices else "",
+                "office": (default or offices[0]).pk if offices else "",
                 "date_from": month_value(first),
                 "date_to": month_value(last),
             }

@@ -17,10 +17,12 @@ from django.utils.translation import gettext_lazy as _
 from reservations import rules, selectors, services
 from reservations.admin.common import EMPTY
 from reservations.admin.forms import SessionWindowFormSet
+from reservations.admin.scope import OfficeScopedAdmin
 from reservations.models import (
     Closure,
     Office,
     SessionWindow,
+    StaffRole,
 )
 from reservations.templatetags.seeker_dates import format_day
 
@@ -122,7 +124,8 @@ CLOSED_LABELS = {
 
 
 @admin.register(Office)
-class OfficeAdmin(admin.ModelAdmin):
+class OfficeAdmin(OfficeScopedAdmin):
+    office_role = StaffRole.SUPERVISOR
     list_display = (
         "name",
         "phone",

@@ -13,8 +13,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from reservations import services
+from reservations.admin.scope import OfficeScopedAdmin
 from reservations.models import (
     OutgoingEmail,
+    StaffRole,
     ZoomMeeting,
 )
 from reservations.templatetags.seeker_dates import format_datetime
@@ -25,8 +27,10 @@ logger = logging.getLogger(__name__)
 # --- The queue's evidence: emails and Zoom meetings (supervisors, read-only) -------------
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
+class _ReadOnlyAdmin(OfficeScopedAdmin):
     """Written by the task queue only; staff look, nobody edits."""
+
+    office_role = StaffRole.SUPERVISOR
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

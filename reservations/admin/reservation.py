@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from consent.models import ENVIRONMENT_ITEMS
 from reservations import rules
-from reservations.admin import actions, statistics, today
+from reservations.admin import actions, scope, statistics, today
 from reservations.admin.common import EMPTY, badge, day_bounds, event_text, staff_name
 from reservations.exports import csv_cell
 from reservations.models import (
@@ -116,7 +116,7 @@ _ONE_CLICK = frozenset(
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(scope.OfficeScopedAdmin):
     list_display = (
         "when",
         "reference",
@@ -261,7 +261,7 @@ class ReservationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("要対応"))
     def attention(self, obj: Reservation) -> str:
-        return self._attention(obj, timezone.now(), today.confirmation_due_before())
+        return self._attention(obj, timezone.now(), today.confirmation_due_before(obj.office))
 
     @staticmethod
     def _attention(obj: Reservation, now: datetime, due_before: datetime) -> str:
@@ -287,7 +287,9 @@ class ReservationAdmin(admin.ModelAdmin):
         # "Due today" needs the office calendar: work it out once per page, not per row.
         now = timezone.now()
         if not hasattr(request, "_hw_due_before"):  # Django asks more than once per page
-            request._hw_due_before = today.confirmation_due_before(now)
+            request._hw_due_before = today.confirmation_due_before(
+                scope.working_office(request), now
+            )
         due_before = request._hw_due_before
 
         @admin.display(description=_("要対応"))
@@ -580,6 +582,8 @@ class ReservationAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("選択した予約をCSVで書き出す"), permissions=["export"])
     def export_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        # Personal data leaves only for the offices this user supervises.
+        queryset = queryset.filter(office__in=self.supervised_offices(request))
         # Art. 7(1): who took personal data out, and how much (ids only, never the data).
         logger.info("reservations exported by user %s: %s rows", request.user.pk, queryset.count())
         response = HttpResponse(content_type="text/csv; charset=utf-8")

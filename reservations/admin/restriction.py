@@ -20,7 +20,9 @@ from django.views.decorators.http import require_POST
 from reservations import selectors, services
 from reservations.admin.common import EMPTY, badge, staff_name
 from reservations.admin.forms import RestrictionForm
+from reservations.admin.scope import OfficeScopedAdmin
 from reservations.models import (
+    Office,
     Reservation,
     Restriction,
     RestrictionSource,
@@ -66,7 +68,7 @@ def _no_shows_of_person() -> QuerySet:
 
 
 @admin.register(Restriction)
-class RestrictionAdmin(admin.ModelAdmin):
+class RestrictionAdmin(OfficeScopedAdmin):
     form = RestrictionForm
     list_display = (
         "person",
@@ -112,12 +114,12 @@ class RestrictionAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Restriction | None = None) -> tuple:
         return () if obj is None else self.view_fields
 
-    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
-        initial = super().get_changeform_initial_data(request)
-        office = selectors.default_office()
-        if office is not None:
-            initial.setdefault("office", office.pk)
-        return initial
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: object):  # noqa: ANN001, ANN201
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.related_model is Office:
+            # Counselors look restrictions up; only an office's supervisors add them.
+            field.queryset = self.supervised_offices(request)
+        return field
 
     # A restriction is never edited: it is added with its reason and later lifted.
     def has_change_permission(self, request: HttpRequest, obj: Restriction | None = None) -> bool:
@@ -237,7 +239,9 @@ class RestrictionAdmin(admin.ModelAdmin):
     @admin.action(description=_("選択した利用制限を解除する"), permissions=["change"])
     def lift_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         lifted = 0
-        for restriction in queryset.filter(lifted_at__isnull=True):
+        for restriction in queryset.filter(
+            lifted_at__isnull=True, office__in=self.supervised_offices(request)
+        ):
             services.restriction_lift(restriction=restriction, actor=request.user)
             lifted += 1
         messages.success(
@@ -247,7 +251,10 @@ class RestrictionAdmin(admin.ModelAdmin):
     def lift_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if not super().has_change_permission(request):
             raise PermissionDenied
-        restriction = get_object_or_404(Restriction, pk=object_id)
+        restriction = get_object_or_404(
+            self.get_queryset(request).filter(office__in=self.supervised_offices(request)),
+            pk=object_id,
+        )
         services.restriction_lift(restriction=restriction, actor=request.user)
         messages.success(
             request, gettext("利用制限を解除しました。オンラインで予約できるようになります。")

@@ -10,18 +10,20 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import dateformat, timezone
 from django.utils.translation import get_language, get_language_info, gettext
 from django.utils.translation import gettext_lazy as _
 
 from reservations import rules, selectors
+from reservations.admin import scope
 from reservations.admin.actions import admin_context
 from reservations.admin.forms import StatisticsForm
 from reservations.exports import csv_cell
 from reservations.models import (
     Platform,
+    StaffRole,
 )
 
 if TYPE_CHECKING:
@@ -120,8 +122,19 @@ def statistics_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpRespon
     if not request.user.has_perm(STATISTICS_PERMISSION):
         raise PermissionDenied
     today = timezone.now().astimezone(rules.TOKYO).date()
+    # Only the offices this user supervises can be chosen; another one is not found.
+    offices = list(selectors.offices_of(request.user, role=StaffRole.SUPERVISOR).order_by("id"))
+    asked = request.GET.get("office")
+    if asked and not any(str(office.pk) == asked for office in offices):
+        raise Http404
+    working = scope.working_office(request)
     chosen = any(name in request.GET for name in ("office", "date_from", "date_to"))
-    form = StatisticsForm(request.GET if chosen else None, today=today)
+    form = StatisticsForm(
+        request.GET if chosen else None,
+        today=today,
+        offices=offices,
+        default=working if working in offices else None,
+    )
     table = None
     period = ""
     if form.is_valid():

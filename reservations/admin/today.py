@@ -15,8 +15,10 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from reservations import rules, selectors
+from reservations.admin import scope
 from reservations.admin.actions import admin_context
 from reservations.models import (
+    Office,
     Reservation,
     ReservationEvent,
 )
@@ -63,11 +65,10 @@ def _parse_day(raw: str | None, today: date) -> date:
     return day if abs(day - today) <= _DAY_RANGE else today
 
 
-def confirmation_due_before(now: datetime | None = None) -> datetime:
+def confirmation_due_before(office: Office | None, now: datetime | None = None) -> datetime:
     """Requests whose deadline falls before this moment must be confirmed today (rule 5)."""
     now = now or timezone.now()
     today = now.astimezone(rules.TOKYO).date()
-    office = selectors.default_office()
     office_rules = (
         selectors.office_rules(office, today, today + timedelta(days=14))
         if office is not None
@@ -82,6 +83,9 @@ def today_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     now = timezone.now()
     today = now.astimezone(rules.TOKYO).date()
+    # The day of the office the counselor is working in (the header switches it).
+    office = scope.working_office(request)
+    bookings = model_admin.get_queryset(request).filter(office=office)
     day = _parse_day(request.GET.get("date"), today)
     day_start = datetime.combine(day, time(0), tzinfo=rules.TOKYO)
     sessions = [
@@ -94,7 +98,7 @@ def today_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpResponse:
             overdue=r.status == Status.CONFIRMED and rules.is_no_show_due(r.slot.starts_at, now),
             joined=r.joined_via_zoom,
         )
-        for r in Reservation.objects.filter(
+        for r in bookings.filter(
             status__in=SESSION_STATUSES,
             slot__starts_at__gte=day_start,
             slot__starts_at__lt=day_start + timedelta(days=1),
@@ -111,10 +115,10 @@ def today_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpResponse:
     ]
     # Rule 5: a request must be confirmed by the end of the day before its session; those
     # whose deadline falls before the office next opens have to be dealt with today.
-    next_open = confirmation_due_before(now)
+    next_open = confirmation_due_before(office, now)
     pending = []
     for r in (
-        Reservation.objects.filter(status=Status.REQUESTED, slot__starts_at__gt=now)
+        bookings.filter(status=Status.REQUESTED, slot__starts_at__gt=now)
         .select_related("slot")
         .order_by("slot__starts_at", "id")
     ):
@@ -137,6 +141,7 @@ def today_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpResponse:
             model_admin,
             request,
             title=gettext("本日の相談") if day == today else gettext("相談の予定"),
+            working_office=office,
             day=day,
             today=today,
             is_today=day == today,

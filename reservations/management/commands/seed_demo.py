@@ -40,6 +40,8 @@ from reservations.models import (
     Office,
     Platform,
     Reservation,
+    StaffMembership,
+    StaffRole,
 )
 from reservations.rules import Status
 
@@ -190,7 +192,14 @@ class Command(BaseCommand):
             raise CommandError(_("公開中の利用規約がないため、デモの予約を作れません。"))
 
         counselor, _password = self._staff_user("counselor", COUNSELOR_GROUP)
-        self._staff_user("supervisor", SUPERVISOR_GROUP, also=(COUNSELOR_GROUP,))
+        supervisor, _password = self._staff_user(
+            "supervisor", SUPERVISOR_GROUP, also=(COUNSELOR_GROUP,)
+        )
+        # The office they work in (selectors.offices_of): what the admin shows them.
+        for user, role in ((counselor, StaffRole.COUNSELOR), (supervisor, StaffRole.SUPERVISOR)):
+            StaffMembership.objects.update_or_create(
+                user=user, office=target, defaults={"role": role}
+            )
         self._office_data(target, now)
         made = self._bookings(target, counselor, now)
         # Past demo requests expire here, as the periodic sweep would do.
