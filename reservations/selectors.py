@@ -13,8 +13,10 @@ from django.db.models import (
     Count,
     DateField,
     DurationField,
+    Exists,
     F,
     IntegerField,
+    OuterRef,
     Q,
     QuerySet,
     Sum,
@@ -538,3 +540,38 @@ def reservation_statistics(office: Office, first: date, last: date) -> Statistic
     for month_statistics in result:
         total = total + month_statistics
     return Statistics(months=result, total=total)
+
+
+# Sessions of the day that the counselor works through (requests are listed apart).
+DAY_SESSION_STATUSES = (Status.CONFIRMED, Status.ATTENDED, Status.NO_SHOW)
+
+
+def sessions_of_day(bookings: QuerySet[Reservation], day: date) -> QuerySet[Reservation]:
+    """The day's sessions among `bookings` (already scoped to the staff member's office), in
+    time order, each knowing whether the seeker joined through Zoom (本日の相談)."""
+    start = datetime.combine(day, time(0), tzinfo=rules.TOKYO)
+    return (
+        bookings.filter(
+            status__in=DAY_SESSION_STATUSES,
+            slot__starts_at__gte=start,
+            slot__starts_at__lt=start + timedelta(days=1),
+        )
+        .annotate(
+            joined_via_zoom=Exists(
+                ReservationEvent.objects.filter(
+                    reservation=OuterRef("pk"), to_status=Status.ATTENDED, details__source="zoom"
+                )
+            )
+        )
+        .select_related("slot")
+        .order_by("slot__starts_at", "id")
+    )
+
+
+def requests_waiting(bookings: QuerySet[Reservation], now: datetime) -> QuerySet[Reservation]:
+    """Requests among `bookings` still to be confirmed for sessions to come (rule 5)."""
+    return (
+        bookings.filter(status=Status.REQUESTED, slot__starts_at__gt=now)
+        .select_related("slot")
+        .order_by("slot__starts_at", "id")
+    )

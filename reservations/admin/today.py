@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -20,7 +19,6 @@ from reservations.admin.actions import admin_context
 from reservations.models import (
     Office,
     Reservation,
-    ReservationEvent,
 )
 from reservations.rules import Status
 
@@ -31,9 +29,6 @@ logger = logging.getLogger(__name__)
 
 
 # --- Today's sessions -------------------------------------------------------------------
-
-# Sessions of the day that the counselor works through (requests are listed apart).
-SESSION_STATUSES = (Status.CONFIRMED, Status.ATTENDED, Status.NO_SHOW)
 
 
 @dataclass(frozen=True)
@@ -87,51 +82,44 @@ def today_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpResponse:
     office = scope.working_office(request)
     bookings = model_admin.get_queryset(request).filter(office=office)
     day = _parse_day(request.GET.get("date"), today)
-    day_start = datetime.combine(day, time(0), tzinfo=rules.TOKYO)
-    sessions = [
-        SessionRow(
+    next_open = confirmation_due_before(office, now)
+
+    def session_row(r: Reservation) -> SessionRow:
+        allowed = rules.booking_actions(
+            status=r.status,
+            platform=r.platform,
+            meeting_state=r.meeting_state,
+            slot_start=r.slot.starts_at,
+            now=now,
+        )
+        flag = rules.attention(
+            status=r.status,
+            meeting_state=r.meeting_state,
+            slot_start=r.slot.starts_at,
+            now=now,
+            due_before=next_open,
+        )
+        return SessionRow(
             reservation=r,
-            can_attend=r.status == Status.CONFIRMED
-            and rules.can_mark_attended(r.slot.starts_at, now),
-            can_no_show=r.status == Status.CONFIRMED
-            and rules.can_mark_no_show(r.slot.starts_at, now),
-            overdue=r.status == Status.CONFIRMED and rules.is_no_show_due(r.slot.starts_at, now),
+            can_attend=rules.BookingAction.ATTENDED in allowed,
+            can_no_show=rules.BookingAction.NO_SHOW in allowed,
+            overdue=flag == rules.Attention.OVERDUE,
             joined=r.joined_via_zoom,
         )
-        for r in bookings.filter(
-            status__in=SESSION_STATUSES,
-            slot__starts_at__gte=day_start,
-            slot__starts_at__lt=day_start + timedelta(days=1),
-        )
-        .annotate(
-            joined_via_zoom=Exists(
-                ReservationEvent.objects.filter(
-                    reservation=OuterRef("pk"), to_status=Status.ATTENDED, details__source="zoom"
-                )
-            )
-        )
-        .select_related("slot")
-        .order_by("slot__starts_at", "id")
-    ]
+
+    sessions = [session_row(r) for r in selectors.sessions_of_day(bookings, day)]
     # Rule 5: a request must be confirmed by the end of the day before its session; those
     # whose deadline falls before the office next opens have to be dealt with today.
-    next_open = confirmation_due_before(office, now)
-    pending = []
-    for r in (
-        bookings.filter(status=Status.REQUESTED, slot__starts_at__gt=now)
-        .select_related("slot")
-        .order_by("slot__starts_at", "id")
-    ):
-        deadline = rules.confirmation_deadline(r.slot.starts_at)
-        pending.append(
-            PendingRow(
-                reservation=r,
-                deadline=deadline,
-                due_today=deadline <= next_open,
-                late=rules.is_late_confirmation(r.slot.starts_at, now),
-            )
+    pending = [
+        PendingRow(
+            reservation=r,
+            deadline=rules.confirmation_deadline(r.slot.starts_at),
+            due_today=rules.confirmation_deadline(r.slot.starts_at) <= next_open,
+            late=rules.is_late_confirmation(r.slot.starts_at, now),
         )
-    counts = dict.fromkeys(SESSION_STATUSES, 0)
+        for r in selectors.requests_waiting(bookings, now)
+    ]
+    counts = dict.fromkeys(selectors.DAY_SESSION_STATUSES, 0)
     for row in sessions:
         counts[row.reservation.status] += 1
     return TemplateResponse(
