@@ -903,9 +903,13 @@ def office_form(office, windows: list[tuple[int, str, str, int]], **fields: obje
     existing = list(office.windows.order_by("id"))
     data: dict = {
         "name": office.name,
+        "name_en": office.name_en,
+        "prefecture": office.prefecture,
         "phone": office.phone,
         "email": office.email,
         "address": office.address,
+        "address_en": office.address_en,
+        "accepting_bookings": "on",
         "closing_time": "17:00",
         "horizon_days": office.horizon_days,
         "max_active_bookings": office.max_active_bookings,
@@ -1251,3 +1255,23 @@ def test_malformed_booking_ids_are_not_found_not_errors(client, counselor_user, 
         f"/admin/reservations/reservation/{object_id}/{page}/"
     )
     assert response.status_code in (302, 404)
+
+
+def test_a_supervisor_sets_the_english_name_and_address(client, office, supervisor_user):  # noqa: F811
+    login(client, supervisor_user)
+    response = client.post(
+        f"/admin/reservations/office/{office.pk}/change/",
+        office_form(
+            office,
+            current_windows(office),
+            name_en="Hello Work Isesaki",
+            address_en="1-2-3 Example, Isesaki, Gunma",
+        ),
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    office.refresh_from_db()
+    assert (office.name_en, office.address_en) == (
+        "Hello Work Isesaki",
+        "1-2-3 Example, Isesaki, Gunma",
+    )
+    assert office.accepting_bookings

@@ -136,7 +136,22 @@ class OfficeAdmin(OfficeScopedAdmin):
     )
     inlines = [SessionWindowInline]
     fieldsets = (
-        (None, {"fields": ("name", "slug", "phone", "email", "address")}),
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "name_en",
+                    "slug",
+                    "prefecture",
+                    "phone",
+                    "email",
+                    "address",
+                    "address_en",
+                    "accepting_bookings",
+                )
+            },
+        ),
         (
             _("予約の規則"),
             {
