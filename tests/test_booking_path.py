@@ -64,9 +64,10 @@ def test_the_free_places_count_reads_the_slot_index(office):
             """
             INSERT INTO reservations_office
                 (name, slug, phone, email, address, closing_time, slot_minutes, horizon_days,
-                 max_active_bookings, no_show_threshold, no_show_window_days, created_at)
+                 max_active_bookings, no_show_threshold, no_show_window_days, created_at,
+                 name_en, address_en, prefecture, accepting_bookings)
             SELECT 'office ' || n, 'office-' || n, '0270-00-0000', '', '', '17:00', 30, 28,
-                   1, 2, 180, now()
+                   1, 2, 180, now(), '', '', '群馬県', true
             FROM generate_series(1, 199) AS n
             """
         )

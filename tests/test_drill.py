@@ -20,7 +20,14 @@ import pytest
 from tests import private_postgres
 from tests.conftest import IS_POSTGRES
 from tests.fake_smtp import SMTPServer
-from tests.processes import BASE_DIR, migrate, run_in_process, start_worker, wait_for
+from tests.processes import (
+    BASE_DIR,
+    free_port,
+    migrate,
+    run_in_process,
+    start_worker,
+    wait_for,
+)
 from tests.test_tasks import _env
 
 pytestmark = [
@@ -147,10 +154,8 @@ def test_the_site_answers_503_during_a_database_outage(private_cluster, tmp_path
     import urllib.parse
     import urllib.request
 
-    from tests.test_tasks import _free_port
-
     url = migrated(private_cluster, "outage")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
     server = _server(_env(url, CONN_MAX_AGE="60"), port, log)
