@@ -1302,7 +1302,20 @@ def capacity_override_delete(*, overrides: QuerySet[CapacityOverride]) -> None:
             _availability_changed(office_id)
 
 
-def office_settings_saved(*, office: Office) -> None:
-    """The office's settings or weekly windows were saved (in the admin): its availability
-    is worked out afresh from the next read after the commit."""
-    _availability_changed(office.pk)
+def office_settings_save(
+    *,
+    office: Office,
+    windows: Iterable[SessionWindow] = (),
+    removed: Iterable[SessionWindow] = (),
+) -> Office:
+    """Save an office's settings with its weekly windows, added, changed or `removed`
+    (rules 2–6), in one transaction; the seekers' availability follows from the next read."""
+    with transaction.atomic():
+        office.save()
+        for window in removed:
+            window.delete()
+        for window in windows:
+            window.office = office
+            window.save()
+        _availability_changed(office.pk)
+    return office

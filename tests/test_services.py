@@ -21,6 +21,7 @@ from reservations.models import (
     Restriction,
     RestrictionSource,
     SeekerLock,
+    SessionWindow,
     Slot,
 )
 from reservations.rules import Status
@@ -900,3 +901,17 @@ def test_person_locks_hold_no_personal_data(request_as) -> None:
     keys = list(SeekerLock.objects.values_list("key", flat=True))
     assert len(keys) == 2
     assert not any("10040" in key or "taro" in key for key in keys)
+
+
+def test_office_settings_save_replaces_windows_in_one_go(office) -> None:
+    monday_morning = office.windows.get(weekday=0, start_time=time(10))
+    office.horizon_days = 14
+    services.office_settings_save(
+        office=office,
+        windows=[SessionWindow(weekday=0, start_time=time(9), end_time=time(9, 30), capacity=2)],
+        removed=[monday_morning],
+    )
+    office.refresh_from_db()
+    assert office.horizon_days == 14
+    mondays = sorted((w.start_time, w.capacity) for w in office.windows.filter(weekday=0))
+    assert mondays == [(time(9), 2), (time(14), 1)]

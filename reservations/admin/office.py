@@ -180,10 +180,15 @@ class OfficeAdmin(OfficeScopedAdmin):
             return ("slot_preview",)
         return ("slug", "slot_minutes", "slot_preview")
 
+    def save_model(self, request: HttpRequest, obj: Office, form, change: bool) -> None:  # noqa: ANN001
+        pass  # saved with its weekly windows, in one service call (save_related)
+
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:  # noqa: ANN001
-        # After the office and its weekly windows: the seekers' availability follows them.
-        super().save_related(request, form, formsets, change)
-        services.office_settings_saved(office=form.instance)
+        windows = next(fs for fs in formsets if fs.model is SessionWindow)
+        changed = windows.save(commit=False)
+        services.office_settings_save(
+            office=form.instance, windows=changed, removed=windows.deleted_objects
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
