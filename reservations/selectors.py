@@ -575,3 +575,27 @@ def requests_waiting(bookings: QuerySet[Reservation], now: datetime) -> QuerySet
         .select_related("slot")
         .order_by("slot__starts_at", "id")
     )
+
+
+def closure_reasons(office: Office, first: date, last: date) -> dict[date, str]:
+    """The office's closures (休業日) in `first`..`last`, with the reason staff gave."""
+    return dict(
+        Closure.objects.filter(office=office, date__gte=first, date__lte=last).values_list(
+            "date", "reason"
+        )
+    )
+
+
+def no_shows_covered_by(restriction: Restriction) -> QuerySet[Reservation]:
+    """The no-shows at the restriction's office of the person it covers, latest first."""
+    return (
+        Reservation.objects.filter(
+            covered_by_restriction(
+                seeker_number=restriction.seeker_number, email=restriction.email
+            ),
+            office_id=restriction.office_id,
+            status=Status.NO_SHOW,
+        )
+        .select_related("slot")
+        .order_by("-slot__starts_at")
+    )

@@ -19,7 +19,6 @@ from reservations.admin.common import EMPTY
 from reservations.admin.forms import SessionWindowFormSet
 from reservations.admin.scope import OfficeScopedAdmin
 from reservations.models import (
-    Closure,
     Office,
     SessionWindow,
     StaffRole,
@@ -55,11 +54,7 @@ def render_slot_preview(office: Office) -> str:
     last = today + timedelta(days=PREVIEW_DAYS - 1)
     office_rules = selectors.office_rules(office, today, last)
     held = selectors.booked_counts(office, today, last)
-    closure_reasons = dict(
-        Closure.objects.filter(office=office, date__gte=today, date__lte=last).values_list(
-            "date", "reason"
-        )
-    )
+    closure_reasons = selectors.closure_reasons(office, today, last)
     rows = []
     day = today
     while day <= last:

@@ -188,12 +188,7 @@ class RestrictionAdmin(OfficeScopedAdmin):
 
     @admin.display(description=_("連絡なし不参加の記録（第6条(4)）"))
     def no_show_history(self, obj: Restriction) -> str:
-        query = selectors.covered_by_restriction(seeker_number=obj.seeker_number, email=obj.email)
-        rows = (
-            Reservation.objects.filter(query, office_id=obj.office_id, status=Status.NO_SHOW)
-            .select_related("slot")
-            .order_by("-slot__starts_at")
-        )
+        rows = selectors.no_shows_covered_by(obj)
         items = [
             (
                 reverse("admin:reservations_reservation_change", args=[r.pk]),
