@@ -19,11 +19,12 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     TimeField,
     Value,
 )
-from django.db.models.functions import TruncMonth
+from django.db.models.functions import Coalesce, TruncMonth
 
 from reservations import rules
 from reservations.models import (
@@ -598,4 +599,33 @@ def no_shows_covered_by(restriction: Restriction) -> QuerySet[Reservation]:
         )
         .select_related("slot")
         .order_by("-slot__starts_at")
+    )
+
+
+def held_on_row(office_field: str, date_field: str, start_field: str | None = None) -> Coalesce:
+    """For a list of closures or per-date capacities: the active bookings on each row's date
+    (and slot start), as a subquery count."""
+    bookings = Reservation.objects.filter(
+        office=OuterRef(office_field),
+        status__in=rules.ACTIVE_STATUSES,
+        slot__starts_at__date=OuterRef(date_field),
+    )
+    if start_field:
+        bookings = bookings.filter(slot__starts_at__time=OuterRef(start_field))
+    return Coalesce(Subquery(bookings.values("office").annotate(n=Count("id")).values("n")[:1]), 0)
+
+
+def no_shows_per_restriction_row() -> Subquery:
+    """For a list of restrictions: the no-shows at each row's office of the person it covers."""
+    return Subquery(
+        Reservation.objects.filter(
+            covered_by_restriction(
+                seeker_number=OuterRef("seeker_number"), email=OuterRef("email")
+            ),
+            office=OuterRef("office"),
+            status=Status.NO_SHOW,
+        )
+        .values("office")
+        .annotate(n=Count("id"))
+        .values("n")[:1]
     )

@@ -5,20 +5,18 @@ from __future__ import annotations
 import logging
 
 from django.contrib import admin, messages
-from django.db.models import Count, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from reservations import rules, services
+from reservations import rules, selectors, services
 from reservations.admin.forms import CapacityOverrideForm, ClosureForm
 from reservations.admin.scope import OfficeScopedAdmin
 from reservations.models import (
     CapacityOverride,
     Closure,
-    Reservation,
     StaffRole,
 )
 from reservations.templatetags.seeker_dates import format_date
@@ -40,18 +38,6 @@ class FutureDateFilter(admin.SimpleListFilter):
         if self.value() == "past":
             return queryset.filter(date__lt=today)
         return queryset
-
-
-def _held_on(office_field: str, date_field: str, start_field: str | None = None) -> Subquery:
-    """Active bookings on the row's date (and slot start), as a subquery count."""
-    bookings = Reservation.objects.filter(
-        office=OuterRef(office_field),
-        status__in=rules.ACTIVE_STATUSES,
-        slot__starts_at__date=OuterRef(date_field),
-    )
-    if start_field:
-        bookings = bookings.filter(slot__starts_at__time=OuterRef(start_field))
-    return Coalesce(Subquery(bookings.values("office").annotate(n=Count("id")).values("n")[:1]), 0)
 
 
 class _OfficeDayAdmin(OfficeScopedAdmin):
@@ -82,7 +68,7 @@ class ClosureAdmin(_OfficeDayAdmin):
             super()
             .get_queryset(request)
             .select_related("office")
-            .annotate(held_count=_held_on("office", "date"))
+            .annotate(held_count=selectors.held_on_row("office", "date"))
         )
 
     @admin.display(description=_("日付"), ordering="date")
@@ -116,7 +102,7 @@ class CapacityOverrideAdmin(_OfficeDayAdmin):
             super()
             .get_queryset(request)
             .select_related("office")
-            .annotate(held_count=_held_on("office", "date", "start_time"))
+            .annotate(held_count=selectors.held_on_row("office", "date", "start_time"))
         )
 
     @admin.display(description=_("日付"), ordering="date")

@@ -6,7 +6,7 @@ import logging
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -23,11 +23,9 @@ from reservations.admin.forms import RestrictionForm
 from reservations.admin.scope import OfficeScopedAdmin
 from reservations.models import (
     Office,
-    Reservation,
     Restriction,
     RestrictionSource,
 )
-from reservations.rules import Status
 from reservations.templatetags.seeker_dates import format_datetime
 
 logger = logging.getLogger(__name__)
@@ -54,17 +52,6 @@ class RestrictionStateFilter(admin.SimpleListFilter):
         if self.value() == "ended":
             return queryset.filter(lifted_at__isnull=True, ends_at__lte=now)
         return queryset
-
-
-def _no_shows_of_person() -> QuerySet:
-    """A person's no-shows at the restriction's office: by 求職番号, or by email (rule 8)."""
-    return Reservation.objects.filter(
-        selectors.covered_by_restriction(
-            seeker_number=OuterRef("seeker_number"), email=OuterRef("email")
-        ),
-        office=OuterRef("office"),
-        status=Status.NO_SHOW,
-    )
 
 
 @admin.register(Restriction)
@@ -98,12 +85,11 @@ class RestrictionAdmin(OfficeScopedAdmin):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        counts = _no_shows_of_person().values("office").annotate(n=Count("id")).values("n")[:1]
         return (
             super()
             .get_queryset(request)
             .select_related("created_by", "lifted_by")
-            .annotate(no_shows=Coalesce(Subquery(counts), 0))
+            .annotate(no_shows=Coalesce(selectors.no_shows_per_restriction_row(), 0))
         )
 
     def get_fields(self, request: HttpRequest, obj: Restriction | None = None):  # noqa: ANN201
