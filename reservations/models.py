@@ -341,6 +341,19 @@ class Reservation(models.Model):
     reminder_sent_at = models.DateTimeField(_("前日連絡の送信日時"), null=True, blank=True)
     anonymized_at = models.DateTimeField(_("匿名化日時"), null=True, blank=True)
 
+    # The counselor taking the session (rule 4): set on confirmation, None while requested
+    # and in an office without counselor records.
+    counselor = models.ForeignKey(
+        "Counselor",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="bookings",
+        verbose_name=_("担当相談員"),
+    )
+    # 要再割当: the counselor is no longer on duty (leave) and nobody else was free.
+    needs_reassignment = models.BooleanField(_("要再割当"), default=False)
+
     class Meta:
         verbose_name = _("予約")
         verbose_name_plural = _("予約")
@@ -358,6 +371,14 @@ class Reservation(models.Model):
                 fields=["slot", "person_key"],
                 condition=Q(status__in=[Status.REQUESTED, Status.CONFIRMED]),
                 name="one_active_booking_per_person_per_slot",
+            ),
+            # Rule 4: a counselor takes one session at a time.
+            models.UniqueConstraint(
+                fields=["counselor", "slot"],
+                condition=Q(
+                    status__in=[Status.REQUESTED, Status.CONFIRMED], counselor__isnull=False
+                ),
+                name="one_active_booking_per_counselor_per_slot",
             ),
             # Rule 7: a 求職番号, or the declaration of registering soon (Art. 2(1)).
             models.CheckConstraint(
@@ -658,6 +679,134 @@ class StaffMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.office} / {self.get_role_display()}"
+
+
+class Counselor(models.Model):
+    """A named counselor of one office (rule 4): who takes sessions, and whose Zoom user hosts
+    them (rule 13). The staff member's office and role are their `StaffMembership`."""
+
+    office = models.ForeignKey(
+        Office, on_delete=models.CASCADE, related_name="counselors", verbose_name=_("ハローワーク")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="counselor_profiles",
+        verbose_name=_("職員"),
+    )
+    display_name = models.CharField(
+        _("表示名"), max_length=100, help_text=_("職員にだけ表示されます。")
+    )
+    zoom_user = models.CharField(
+        _("Zoomユーザー"),
+        max_length=254,
+        blank=True,
+        help_text=_("この相談員の会議を主催するZoomユーザーのメールアドレスまたはID。"),
+    )
+    teleoffice_url = models.URLField(_("TeleOfficeの部屋のURL"), max_length=500, blank=True)
+    languages = models.CharField(
+        _("相談できる言語"),
+        max_length=200,
+        blank=True,
+        help_text=_("言語コードをコンマで区切って入力します（例: ja,pt-br）。"),
+    )
+    is_active = models.BooleanField(_("相談を担当する"), default=True)
+    # The private calendar feed's secret (an unguessable URL, revocable); empty: no feed.
+    calendar_token = models.CharField(max_length=64, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("相談員")
+        verbose_name_plural = _("相談員")
+        ordering = ["office", "display_name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["office", "user"], name="one_counselor_profile_per_office"
+            ),
+            models.UniqueConstraint(
+                fields=["calendar_token"],
+                condition=~Q(calendar_token=""),
+                name="unique_counselor_calendar_token",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class DutyWindow(models.Model):
+    """A counselor's weekly duty, e.g. Monday 10:00–12:00 (rule 4)."""
+
+    counselor = models.ForeignKey(
+        Counselor, on_delete=models.CASCADE, related_name="duty_windows", verbose_name=_("相談員")
+    )
+    weekday = models.PositiveSmallIntegerField(_("曜日"), choices=WEEKDAYS)
+    start_time = models.TimeField(_("開始時刻"))
+    end_time = models.TimeField(_("終了時刻"))
+
+    class Meta:
+        verbose_name = _("勤務時間帯")
+        verbose_name_plural = _("勤務時間帯")
+        ordering = ["counselor", "weekday", "start_time"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(start_time__lt=models.F("end_time")),
+                name="duty_window_starts_before_it_ends",
+            ),
+            models.UniqueConstraint(
+                fields=["counselor", "weekday", "start_time"], name="unique_duty_window_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.start_time:%H:%M}–{self.end_time:%H:%M}"
+
+
+class DutyExceptionKind(models.TextChoices):
+    LEAVE = "leave", _("休暇")
+    TRAINING = "training", _("研修・出張")
+    EXTRA = "extra", _("追加の勤務")
+
+
+class DutyException(models.Model):
+    """A dated exception to a counselor's weekly duty: leave, training or an extra shift;
+    the whole day when it has no times (rule 4)."""
+
+    counselor = models.ForeignKey(
+        Counselor,
+        on_delete=models.CASCADE,
+        related_name="duty_exceptions",
+        verbose_name=_("相談員"),
+    )
+    date = models.DateField(_("日付"))
+    kind = models.CharField(_("種類"), max_length=20, choices=DutyExceptionKind.choices)
+    start_time = models.TimeField(_("開始時刻"), null=True, blank=True)
+    end_time = models.TimeField(_("終了時刻"), null=True, blank=True)
+    note = models.CharField(_("メモ"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("勤務の例外")
+        verbose_name_plural = _("勤務の例外")
+        ordering = ["date", "start_time", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=DutyExceptionKind.values), name="duty_exception_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(start_time__isnull=True, end_time__isnull=True)
+                | Q(start_time__lt=models.F("end_time")),
+                name="duty_exception_whole_day_or_starts_before_it_ends",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.start_time is None:
+            return f"{self.date} {self.get_kind_display()}"
+        hours = f"{self.start_time:%H:%M}–{self.end_time:%H:%M}"
+        return f"{self.date} {hours} {self.get_kind_display()}"
+
+    @property
+    def on_duty(self) -> bool:
+        return self.kind == DutyExceptionKind.EXTRA
 
 
 class PeriodicJob(models.Model):

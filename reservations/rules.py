@@ -153,6 +153,73 @@ class OfficeRules:
     closures: frozenset[date] = frozenset()  # closure dates entered by staff
     # (date, slot start time) -> capacity for that date; 0 closes the slot (rule 4)
     capacity_overrides: Mapping[tuple[date, time], int] = field(default_factory=dict)
+    # The counselors' duty (rule 4); None for an office without counselor records, whose
+    # places are the windows' capacities.
+    rota: Rota | None = None
+
+
+@dataclass(frozen=True)
+class Duty:
+    """A counselor's weekly duty, e.g. Monday 10:00–12:00 (rule 4)."""
+
+    counselor: int  # the counselor's id
+    weekday: int  # Monday is 0
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class DutyChange:
+    """A dated exception to the weekly duty: off duty (leave, training) or an extra shift;
+    the whole day when it has no times."""
+
+    counselor: int
+    day: date
+    on_duty: bool
+    start: time | None = None
+    end: time | None = None
+
+    def covers(self, start: time, end: time) -> bool:
+        """Whether this change touches any of start..end (a whole-day change touches all)."""
+        if self.start is None or self.end is None:
+            return True
+        return self.start < end and start < self.end
+
+    def spans(self, start: time, end: time) -> bool:
+        """Whether this change lasts for the whole of start..end."""
+        if self.start is None or self.end is None:
+            return True
+        return self.start <= start and end <= self.end
+
+
+@dataclass(frozen=True)
+class Rota:
+    """Who is on duty when: the weekly duty of an office's counselors and its exceptions."""
+
+    duties: tuple[Duty, ...] = ()
+    changes: tuple[DutyChange, ...] = ()
+
+
+def on_duty(day: date, start: time, end: time, rota: Rota) -> frozenset[int]:
+    """The counselors on duty for the whole of `start`..`end` on `day` (rule 4).
+
+    On duty: a weekly duty or an extra shift spans the session; off duty: any leave or
+    training touching it, which wins over both (a counselor half away is away).
+    """
+    present = {
+        duty.counselor
+        for duty in rota.duties
+        if duty.weekday == day.weekday() and duty.start <= start and end <= duty.end
+    }
+    away: set[int] = set()
+    for change in rota.changes:
+        if change.day != day:
+            continue
+        if change.on_duty and change.spans(start, end):
+            present.add(change.counselor)
+        elif not change.on_duty and change.covers(start, end):
+            away.add(change.counselor)
+    return frozenset(present - away)
 
 
 @dataclass(frozen=True, order=True)
@@ -162,6 +229,8 @@ class Slot:
     start: datetime
     end: datetime
     capacity: int = 1
+    # The counselors on duty in it (rule 4); empty for an office without counselor records.
+    counselors: frozenset[int] = field(default=frozenset(), compare=False)
 
     @property
     def day(self) -> date:
@@ -273,12 +342,25 @@ def slots_for_day(day: date, rules: OfficeRules) -> list[Slot]:
             continue
         # Art. 6(2)③: a slot never straddles the end of its window.
         while start + length <= window_end:
-            capacity = rules.capacity_overrides.get((day, start.time()), window.capacity)
-            if capacity > 0:
-                slots.append(Slot(start=start, end=start + length, capacity=capacity))
+            slot = _slot(day, start, start + length, window, rules)
+            if slot.capacity > 0:
+                slots.append(slot)
             start += length
         previous_end = window_end
     return slots
+
+
+def _slot(day: date, start: datetime, end: datetime, window: Window, rules: OfficeRules) -> Slot:
+    """One slot and its places (rule 4): the counselors on duty in it once the office has a
+    rota, else the window's capacity; a date's override can close or lower the places, and
+    never raise them above the counselors on duty."""
+    override = rules.capacity_overrides.get((day, start.time()))
+    if rules.rota is None:
+        capacity = window.capacity if override is None else override
+        return Slot(start=start, end=end, capacity=capacity)
+    counselors = on_duty(day, start.time(), end.time(), rules.rota)
+    capacity = len(counselors) if override is None else min(override, len(counselors))
+    return Slot(start=start, end=end, capacity=capacity, counselors=counselors)
 
 
 def slots_between(first: date, last: date, rules: OfficeRules) -> list[Slot]:
