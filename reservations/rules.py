@@ -363,6 +363,24 @@ def _slot(day: date, start: datetime, end: datetime, window: Window, rules: Offi
     return Slot(start=start, end=end, capacity=capacity, counselors=counselors)
 
 
+def may_host(
+    *,
+    user_id: int,
+    is_national: bool,
+    is_supervisor: bool,
+    is_office_staff: bool,
+    counselor_user_id: int | None,
+) -> bool:
+    """Whether a staff member may have a booking's start link (rule 13): the counselor it is
+    assigned to, the office's supervisors and the national administrators; a booking with no
+    counselor (an office without counselor records) is hosted by any of the office's staff."""
+    if is_national or is_supervisor:
+        return True
+    if counselor_user_id is None:
+        return is_office_staff
+    return is_office_staff and counselor_user_id == user_id
+
+
 def slots_between(first: date, last: date, rules: OfficeRules) -> list[Slot]:
     """Every slot from `first` to `last` inclusive, in time order."""
     slots: list[Slot] = []

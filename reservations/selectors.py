@@ -33,6 +33,7 @@ from reservations.models import (
     ActorKind,
     CapacityOverride,
     Closure,
+    Counselor,
     EventKind,
     Office,
     Platform,
@@ -108,6 +109,30 @@ def memberships_managed_by(user: object) -> QuerySet[StaffMembership]:
     """The memberships a supervisor may manage: of their offices, never a superuser's."""
     return StaffMembership.objects.filter(
         office__in=offices_of(user, role=StaffRole.SUPERVISOR), user__is_superuser=False
+    )
+
+
+def may_host(user: object, reservation: Reservation) -> bool:
+    """Whether `user` may have `reservation`'s start link (rule 13, `rules.may_host`): one
+    query for the user's role in the booking's office, one for the counselor's user."""
+    roles = set(
+        StaffMembership.objects.filter(user=user, office_id=reservation.office_id).values_list(
+            "role", flat=True
+        )
+    )
+    counselor_user_id = (
+        Counselor.objects.filter(pk=reservation.counselor_id)
+        .values_list("user_id", flat=True)
+        .first()
+        if reservation.counselor_id is not None
+        else None
+    )
+    return rules.may_host(
+        user_id=user.pk,
+        is_national=user.is_superuser,
+        is_supervisor=StaffRole.SUPERVISOR in roles,
+        is_office_staff=bool(roles),
+        counselor_user_id=counselor_user_id,
     )
 
 
