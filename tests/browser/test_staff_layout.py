@@ -172,6 +172,8 @@ def test_every_staff_page_passes_axe_wcag_22(
         *_counselor_list(),
     ):
         audit(supervisor, address)
+    for address, violations in found.items():
+        print(f"axe {address}: {violations}")
     assert found == {}
 
 
