@@ -9,12 +9,17 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
-from django.views.decorators.http import require_POST
 
 from reservations import rules, selectors, services
 from reservations.admin.actions import admin_context
@@ -119,9 +124,10 @@ def my_sessions_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpRespo
     )
 
 
-@require_POST
 def my_calendar_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpResponse:
     """Issue or revoke the calendar feed of one of the signed-in counselor's own records."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     try:
