@@ -183,6 +183,9 @@ def test_my_sessions_query_count_is_constant(
     with django_assert_num_queries(len(small.captured_queries)):
         response = client.get(MINE)
     assert len(response.context["days"]) == 4
+    print(
+        f"私の相談: {len(small.captured_queries)} queries for 2 or 14 sessions, 1 or 4 counselors"
+    )
     # session, user, permissions, the header's offices, counselors, bookings, may_host (2)
     assert len(small.captured_queries) <= 12
 
