@@ -1,4 +1,5 @@
-"""A booking as an iCalendar file (.ics): attached to emails, offered on the booking page."""
+"""Bookings as iCalendar files (.ics): one booking (attached to emails, offered on the booking
+page) and a counselor's private feed of their sessions."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from reservations.models import EventKind, Reservation
+from reservations.models import Counselor, EventKind, Reservation
 from reservations.rules import Status
 from reservations.templatetags.seeker_dates import format_date, format_time_range
 
@@ -77,4 +78,49 @@ def reservation_ics(reservation: Reservation) -> bytes:
         event.add("location", reservation.meeting_join_url)
         event.add("url", reservation.meeting_join_url)
     calendar.add_component(event)
+    return calendar.to_ical()
+
+
+def counselor_feed_ics(counselor: Counselor, reservations: list[Reservation]) -> bytes:
+    """A counselor's sessions as a calendar to subscribe to, in the staff's language.
+
+    Each event carries the time, the platform and the booking reference only: the feed
+    leaves the office for Outlook or Google Calendar, so nothing about the seeker (name,
+    email, 求職番号, topic) is in it (rule 15). A session moved to someone else, cancelled
+    or purged simply drops out at the next refresh.
+    """
+    host = urlsplit(settings.SITE_URL).hostname or "localhost"
+    with translation.override(settings.LANGUAGE_CODE):
+        name = _("オンライン職業相談（%(office)s）") % {"office": counselor.office.name}
+        calendar = icalendar.Calendar()
+        calendar.add("prodid", f"-//{counselor.office.name}//{host}//JA")
+        calendar.add("version", "2.0")
+        calendar.add("method", "PUBLISH")
+        calendar.add("x-wr-calname", name)
+        calendar.add("x-wr-timezone", "Asia/Tokyo")
+        stamp = timezone.now().astimezone(UTC)
+        for reservation in reservations:
+            platform = reservation.get_platform_display()
+            event = icalendar.Event()
+            event.add("uid", f"session-{reservation.reference}@{host}")
+            event.add("dtstamp", stamp)
+            event.add("dtstart", reservation.slot.starts_at.astimezone(UTC))
+            event.add("dtend", reservation.slot.ends_at.astimezone(UTC))
+            event.add(
+                "summary",
+                _("相談 %(reference)s（%(platform)s）")
+                % {"reference": reservation.reference, "platform": platform},
+            )
+            event.add(
+                "description",
+                "\n".join(
+                    (
+                        _("予約番号: %(reference)s") % {"reference": reservation.reference},
+                        _("アプリ: %(platform)s") % {"platform": platform},
+                    )
+                ),
+            )
+            event.add("status", "CONFIRMED")
+            event.add("class", "PRIVATE")
+            calendar.add_component(event)
     return calendar.to_ical()

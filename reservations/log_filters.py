@@ -1,8 +1,9 @@
-"""Keep private booking links out of the logs.
+"""Keep private booking links and calendar feeds out of the logs.
 
 Django's request logger writes the path of every 4xx/5xx response; a private link's token
-is a credential (whoever has it can cancel the booking), so it is masked before any
-handler sees it (rule 15).
+is a credential (whoever has it can cancel the booking), and so is a counselor's calendar
+feed's (whoever has it reads their sessions), so both are masked before any handler sees
+them (rule 15).
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import re
 
 _PRIVATE_LINK = re.compile(r"/r/[A-Za-z0-9_-]{8,}")
 MASK = "/r/[token]"
+_CALENDAR_FEED = re.compile(r"/staff/calendar/[A-Za-z0-9_-]{8,}")
+CALENDAR_MASK = "/staff/calendar/[token]"
 
 
 def mask_private_links(text: str) -> str:
-    """The text with every `/r/<token>` replaced by `/r/[token]`."""
-    return _PRIVATE_LINK.sub(MASK, text)
+    """The text with every `/r/<token>` replaced by `/r/[token]`, and every calendar feed's
+    `/staff/calendar/<token>` by `/staff/calendar/[token]`."""
+    return _CALENDAR_FEED.sub(CALENDAR_MASK, _PRIVATE_LINK.sub(MASK, text))
 
 
 class PrivateLinkFilter(logging.Filter):

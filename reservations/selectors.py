@@ -34,6 +34,9 @@ from reservations.models import (
     CapacityOverride,
     Closure,
     Counselor,
+    DutyException,
+    DutyExceptionKind,
+    DutyWindow,
     EventKind,
     Office,
     Platform,
@@ -653,4 +656,139 @@ def no_shows_per_restriction_row() -> Subquery:
         .values("office")
         .annotate(n=Count("id"))
         .values("n")[:1]
+    )
+
+
+# --- The counselor's day (私の相談, 本日の相談's columns, the calendar feed) ----------------
+
+
+def may_host_each(user: object, reservations: list[Reservation]) -> set[int]:
+    """The ids of `reservations` whose start link `user` may have (`may_host` for a list):
+    two queries whatever the number of bookings and counselors."""
+    if not reservations or not getattr(user, "is_authenticated", False):
+        return set()
+    roles: dict[int, set[str]] = {}
+    for office_id, role in StaffMembership.objects.filter(
+        user=user, office_id__in={r.office_id for r in reservations}
+    ).values_list("office_id", "role"):
+        roles.setdefault(office_id, set()).add(role)
+    counselor_ids = {r.counselor_id for r in reservations if r.counselor_id is not None}
+    counselor_users = (
+        dict(Counselor.objects.filter(pk__in=counselor_ids).values_list("pk", "user_id"))
+        if counselor_ids
+        else {}
+    )
+    return {
+        r.pk
+        for r in reservations
+        if rules.may_host(
+            user_id=user.pk,
+            is_national=user.is_superuser,
+            is_supervisor=StaffRole.SUPERVISOR in roles.get(r.office_id, ()),
+            is_office_staff=bool(roles.get(r.office_id)),
+            counselor_user_id=counselor_users.get(r.counselor_id),
+        )
+    }
+
+
+def counselors_of_user(user: object) -> QuerySet[Counselor]:
+    """The counselor records of a staff member, in the offices they still belong to."""
+    return (
+        Counselor.objects.filter(user=user, office__in=offices_of(user))
+        .select_related("office")
+        .order_by("office__name", "id")
+    )
+
+
+# 私の相談 looks this far ahead (today included).
+MY_SESSIONS_DAYS = 14
+
+
+def _joined_via_zoom() -> Exists:
+    return Exists(
+        ReservationEvent.objects.filter(
+            reservation=OuterRef("pk"), to_status=Status.ATTENDED, details__source="zoom"
+        )
+    )
+
+
+def sessions_of_counselors(
+    bookings: QuerySet[Reservation], counselors: QuerySet[Counselor], first: date, days: int
+) -> QuerySet[Reservation]:
+    """The sessions assigned to `counselors` among `bookings` (already scoped to the staff
+    member's offices) from `first` for `days` days, in time order (私の相談)."""
+    start = datetime.combine(first, time(0), tzinfo=rules.TOKYO)
+    return (
+        bookings.filter(
+            counselor__in=counselors,
+            status__in=DAY_SESSION_STATUSES,
+            slot__starts_at__gte=start,
+            slot__starts_at__lt=start + timedelta(days=days),
+        )
+        .annotate(joined_via_zoom=_joined_via_zoom())
+        .select_related("slot", "office")
+        .order_by("slot__starts_at", "id")
+    )
+
+
+def bookings_of_day(bookings: QuerySet[Reservation], day: date) -> QuerySet[Reservation]:
+    """The day's requests and sessions among `bookings`, in time order (本日の相談's columns)."""
+    start = datetime.combine(day, time(0), tzinfo=rules.TOKYO)
+    return (
+        bookings.filter(
+            status__in=(Status.REQUESTED, *DAY_SESSION_STATUSES),
+            slot__starts_at__gte=start,
+            slot__starts_at__lt=start + timedelta(days=1),
+        )
+        .select_related("slot")
+        .order_by("slot__starts_at", "id")
+    )
+
+
+def office_rota(
+    office: Office, first: date, last: date
+) -> tuple[list[Counselor], rules.Rota | None]:
+    """The office's active counselors and their duty in `first`..`last` as plain data (rule
+    4); no rota (None) for an office without counselor records. Three queries."""
+    counselors = list(Counselor.objects.filter(office=office, is_active=True))
+    if not counselors:
+        return [], None
+    duties = tuple(
+        rules.Duty(counselor=c, weekday=w, start=s, end=e)
+        for c, w, s, e in DutyWindow.objects.filter(counselor__in=counselors).values_list(
+            "counselor_id", "weekday", "start_time", "end_time"
+        )
+    )
+    changes = tuple(
+        rules.DutyChange(
+            counselor=c, day=d, on_duty=kind == DutyExceptionKind.EXTRA, start=s, end=e
+        )
+        for c, d, kind, s, e in DutyException.objects.filter(
+            counselor__in=counselors, date__gte=first, date__lte=last
+        ).values_list("counselor_id", "date", "kind", "start_time", "end_time")
+    )
+    return counselors, rules.Rota(duties=duties, changes=changes)
+
+
+def counselor_by_calendar_token(token: str) -> Counselor | None:
+    """The counselor behind a calendar feed's secret, or None (never raises on a bad token)."""
+    if not token or len(token) > 64:
+        return None
+    return Counselor.objects.select_related("office").filter(calendar_token=token).first()
+
+
+# The calendar feed carries the sessions from this long ago onwards.
+CALENDAR_FEED_PAST = timedelta(days=31)
+
+
+def calendar_sessions(counselor: Counselor, now: datetime) -> QuerySet[Reservation]:
+    """A counselor's sessions for their calendar feed: the last month's and every one to come."""
+    return (
+        Reservation.objects.filter(
+            counselor=counselor,
+            status__in=DAY_SESSION_STATUSES,
+            slot__starts_at__gte=now - CALENDAR_FEED_PAST,
+        )
+        .select_related("slot")
+        .order_by("slot__starts_at", "id")
     )

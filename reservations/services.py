@@ -11,6 +11,7 @@ that rolled back.
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -39,6 +40,7 @@ from reservations.models import (
     CapacityOverride,
     Closure,
     Companion,
+    Counselor,
     EmailKind,
     EmailStatus,
     EventKind,
@@ -1319,3 +1321,35 @@ def office_settings_save(
             window.save()
         _availability_changed(office.pk)
     return office
+
+
+# --- A counselor's private calendar feed (rule 15: time, platform and reference only) --------
+
+
+def counselor_calendar_renew(*, counselor: Counselor, actor: AbstractBaseUser | None) -> str:
+    """Issue a new secret for the counselor's calendar feed; the old address stops working."""
+    with transaction.atomic():
+        locked = Counselor.objects.select_for_update().get(pk=counselor.pk)
+        locked.calendar_token = secrets.token_urlsafe(32)
+        locked.save(update_fields=["calendar_token"])
+    counselor.calendar_token = locked.calendar_token
+    # Who changed it, never the secret itself (rule 15).
+    logger.info(
+        "calendar feed of counselor %s renewed by user %s",
+        counselor.pk,
+        getattr(actor, "pk", None),
+    )
+    return counselor.calendar_token
+
+
+def counselor_calendar_revoke(*, counselor: Counselor, actor: AbstractBaseUser | None) -> None:
+    """Stop the counselor's calendar feed: its address answers "not found" from now on."""
+    with transaction.atomic():
+        updated = Counselor.objects.filter(pk=counselor.pk).exclude(calendar_token="")
+        if updated.update(calendar_token=""):
+            logger.info(
+                "calendar feed of counselor %s revoked by user %s",
+                counselor.pk,
+                getattr(actor, "pk", None),
+            )
+    counselor.calendar_token = ""

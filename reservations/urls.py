@@ -24,6 +24,8 @@ urlpatterns = [
     path("r/<str:token>/", views.booking, name="booking"),
     path("r/<str:token>/calendar.ics", views.booking_ics, name="booking-ics"),
     path("r/<str:token>/cancel/", views.cancel, name="cancel"),
+    # A counselor's calendar feed: the unguessable token is the only key (no session).
+    path("staff/calendar/<str:token>.ics", views.counselor_calendar, name="counselor-calendar"),
     path("api/slots/", api.slots, name="api-slots"),
     path("zoom/webhook/", webhooks.zoom, name="zoom-webhook"),
 ]

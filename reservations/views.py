@@ -37,7 +37,7 @@ from reservations.forms import (
     parse_slot_value,
     slot_value,
 )
-from reservations.ics import reservation_ics
+from reservations.ics import counselor_feed_ics, reservation_ics
 from reservations.models import (
     PREFECTURE_ORDER,
     PREFECTURES,
@@ -605,6 +605,23 @@ def booking_ics(request: HttpRequest, token: str) -> HttpResponse:
     response["Content-Disposition"] = (
         f'attachment; filename="hellowork-{reservation.reference}.ics"'
     )
+    return _private(response)
+
+
+@never_cache
+@require_GET
+def counselor_calendar(request: HttpRequest, token: str) -> HttpResponse:
+    """A counselor's private calendar feed (私の相談 issues and revokes its address): time,
+    platform and booking reference of each session, nothing about the seeker (rule 15).
+    Calendar programs fetch it without a session, so the secret in the address is the key."""
+    counselor = selectors.counselor_by_calendar_token(token)
+    if counselor is None or not counselor.is_active:
+        raise Http404
+    sessions = list(selectors.calendar_sessions(counselor, timezone.now()))
+    response = HttpResponse(
+        counselor_feed_ics(counselor, sessions), content_type="text/calendar; charset=utf-8"
+    )
+    response["Content-Disposition"] = 'inline; filename="hellowork-sessions.ics"'
     return _private(response)
 
 

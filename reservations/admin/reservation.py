@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from consent.models import ENVIRONMENT_ITEMS
 from reservations import rules
-from reservations.admin import actions, scope, statistics, today
+from reservations.admin import actions, my_sessions, scope, statistics, today
 from reservations.admin.common import EMPTY, badge, day_bounds, event_text, staff_name
 from reservations.exports import csv_cell
 from reservations.models import (
@@ -93,6 +93,21 @@ class SessionDateFilter(admin.SimpleListFilter):
         )
 
 
+class ReassignmentFilter(admin.SimpleListFilter):
+    """要再割当: bookings whose counselor is no longer on duty (rule 4)."""
+
+    title = _("要再割当")
+    parameter_name = "reassign"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("yes", _("要再割当のみ"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(needs_reassignment=True)
+        return queryset
+
+
 # The order of the buttons on a booking page: the next step first.
 _BUTTON_ORDER = (
     rules.BookingAction.CONFIRM,
@@ -126,14 +141,21 @@ class ReservationAdmin(scope.OfficeScopedAdmin):
         "status_badge",
         "meeting_badge",
         "attention",
+        "counselor_display",
     )
     list_display_links = ("when", "reference")
-    list_filter = (SessionDateFilter, "status", "platform", "meeting_state")
+    list_filter = (
+        SessionDateFilter,
+        "status",
+        ReassignmentFilter,
+        "platform",
+        "meeting_state",
+    )
     search_fields = ("reference", "name", "seeker_number", "email")
     search_help_text = _(
         "予約番号・氏名・求職番号・メールアドレスで検索できます（全角や小文字でも構いません）。"
     )
-    list_select_related = ("slot",)
+    list_select_related = ("slot", "counselor")
     list_per_page = 50
     ordering = ("slot__starts_at", "id")
     show_full_result_count = False
@@ -263,8 +285,18 @@ class ReservationAdmin(scope.OfficeScopedAdmin):
     def attention(self, obj: Reservation) -> str:
         return self._attention(obj, timezone.now(), today.confirmation_due_before(obj.office))
 
+    @admin.display(description=_("担当"), ordering="counselor__display_name")
+    def counselor_display(self, obj: Reservation) -> str:
+        return obj.counselor.display_name if obj.counselor_id else EMPTY
+
     @staticmethod
     def _attention(obj: Reservation, now: datetime, due_before: datetime) -> str:
+        # 要再割当 (rule 4): the counselor went off duty and nobody else was free.
+        reassign = badge("flag", "reassign", gettext("要再割当")) if obj.needs_reassignment else ""
+        return format_html("{}{}", reassign, ReservationAdmin._flag(obj, now, due_before))
+
+    @staticmethod
+    def _flag(obj: Reservation, now: datetime, due_before: datetime) -> str:
         flag = rules.attention(
             status=obj.status,
             meeting_state=obj.meeting_state,
@@ -632,6 +664,16 @@ class ReservationAdmin(scope.OfficeScopedAdmin):
                 "today/",
                 wrap(lambda request: today.today_view(self, request)),
                 name="reservations_reservation_today",
+            ),
+            path(
+                "mine/",
+                wrap(lambda request: my_sessions.my_sessions_view(self, request)),
+                name="reservations_reservation_mine",
+            ),
+            path(
+                "mine/calendar/",
+                wrap(lambda request: my_sessions.my_calendar_view(self, request)),
+                name="reservations_reservation_mine_calendar",
             ),
             path(
                 "statistics/",

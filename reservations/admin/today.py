@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -17,6 +18,7 @@ from reservations import rules, selectors
 from reservations.admin import scope
 from reservations.admin.actions import admin_context
 from reservations.models import (
+    Counselor,
     Office,
     Reservation,
 )
@@ -24,6 +26,7 @@ from reservations.rules import Status
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
+    from django.db.models import QuerySet
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,31 @@ class SessionRow:
     can_no_show: bool
     overdue: bool  # Art. 6(4): ten minutes past the start, attendance not recorded
     joined: bool  # the Zoom webhook saw the seeker join (and recorded the attendance)
+    may_start: bool = True  # rule 13: this user may have the start link
+
+
+@dataclass(frozen=True)
+class BoardCell:
+    """One counselor's bookings in one slot, and whether they are on duty then."""
+
+    bookings: list[Reservation]
+    on_duty: bool
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    start: datetime
+    end: datetime
+    cells: list[BoardCell]  # one per column of `Board.counselors`
+    unassigned: list[Reservation]  # requests, and sessions nobody is assigned to
+
+
+@dataclass(frozen=True)
+class Board:
+    """本日の相談 per counselor: one column for each counselor on duty that day (rule 4)."""
+
+    counselors: list[Counselor]
+    rows: list[BoardRow]
 
 
 @dataclass(frozen=True)
@@ -70,6 +98,38 @@ def confirmation_due_before(office: Office | None, now: datetime | None = None) 
         else rules.OfficeRules()
     )
     return rules.confirmation_due_before(now, office_rules)
+
+
+def counselor_board(office: Office, scoped: QuerySet[Reservation], day: date) -> Board | None:
+    """The day's bookings among `scoped` laid out per slot and counselor; None for an office
+    without counselor records, whose day is the one time-ordered list."""
+    counselors, rota = selectors.office_rota(office, day, day)
+    if rota is None:
+        return None
+    bookings = list(selectors.bookings_of_day(scoped, day))
+    office_rules = dataclasses.replace(selectors.office_rules(office, day, day), rota=rota)
+    slots = {slot.start: slot for slot in rules.slots_for_day(day, office_rules)}
+    assigned = {r.counselor_id for r in bookings if r.counselor_id is not None}
+    on_duty_today = set().union(*(slot.counselors for slot in slots.values()))
+    columns = [c for c in counselors if c.pk in on_duty_today or c.pk in assigned]
+    index = {c.pk: position for position, c in enumerate(columns)}
+    ends = {start: slot.end for start, slot in slots.items()}
+    for r in bookings:
+        ends.setdefault(r.slot.starts_at, r.slot.ends_at)
+    rows = []
+    for start in sorted(ends):
+        slot = slots.get(start)
+        here = [r for r in bookings if r.slot.starts_at == start]
+        cells = [
+            BoardCell(
+                bookings=[r for r in here if r.counselor_id == c.pk],
+                on_duty=slot is not None and c.pk in slot.counselors,
+            )
+            for c in columns
+        ]
+        unassigned = [r for r in here if r.counselor_id not in index]
+        rows.append(BoardRow(start=start, end=ends[start], cells=cells, unassigned=unassigned))
+    return Board(counselors=columns, rows=rows)
 
 
 def today_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpResponse:
@@ -107,7 +167,12 @@ def today_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpResponse:
             joined=r.joined_via_zoom,
         )
 
-    sessions = [session_row(r) for r in selectors.sessions_of_day(bookings, day)]
+    day_sessions = list(selectors.sessions_of_day(bookings, day))
+    hostable = selectors.may_host_each(request.user, day_sessions)
+    sessions = [
+        dataclasses.replace(session_row(r), may_start=r.pk in hostable) for r in day_sessions
+    ]
+    board = counselor_board(office, bookings, day) if office is not None else None
     # Rule 5: a request must be confirmed by the end of the day before its session; those
     # whose deadline falls before the office next opens have to be dealt with today.
     pending = [
@@ -142,6 +207,8 @@ def today_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpResponse:
             attended_count=counts[Status.ATTENDED],
             no_show_count=counts[Status.NO_SHOW],
             overdue_count=sum(1 for row in sessions if row.overdue),
+            reassign_count=sum(1 for row in sessions if row.reservation.needs_reassignment),
+            board=board,
             now=now,
             can_change=model_admin.has_change_permission(request),
             this_url=request.get_full_path(),
