@@ -8,18 +8,25 @@ words; the start link is the assigned counselor's and supervisors' only.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.core import mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from reservations import rules, services
-from reservations.meetings.sync import meeting_host, meeting_sync_enqueue, sync_meeting
+from reservations.meetings import MeetingDeferred
+from reservations.meetings.sync import (
+    meeting_host,
+    meeting_sync,
+    meeting_sync_enqueue,
+    sync_meeting,
+)
 from reservations.models import (
     Counselor,
     EmailKind,
@@ -34,6 +41,7 @@ from reservations.models import (
 )
 from tests import fake_zoom as fz
 from tests.admin_support import COUNSELOR, SUPERVISOR, staff_groups
+from tests.conftest import IS_POSTGRES
 
 __all__ = ["staff_groups"]  # the fixture in use
 
@@ -494,3 +502,34 @@ def test_the_start_link_only_for_the_assigned_counselor_and_supervisors(
     response = client.get(start)
     assert response.status_code == 302
     assert response["Location"].startswith("https://zoom.example/s/")
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not IS_POSTGRES, reason="row locks under real concurrency need PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_syncs_never_overspend_a_hosts_day(
+    fake_zoom, settings, make_reservation, next_slot, counselors, supervisor
+):
+    settings.ZOOM_HOST_DAILY_LIMIT = 2
+    alice, _bob = counselors
+    bookings = [confirm_for(make_reservation, next_slot(n), alice, supervisor) for n in range(4)]
+    barrier = threading.Barrier(len(bookings))
+    outcomes: list[str] = []
+
+    def sync(booking: Reservation) -> None:
+        try:
+            barrier.wait()
+            outcomes.append(meeting_sync(reservation_id=booking.pk))
+        except MeetingDeferred:
+            outcomes.append("deferred")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sync, args=(b,)) for b in bookings]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["deferred", "deferred", "ready", "ready"]
+    assert len(fake_zoom.calls(fz.CREATE)) == 2
+    assert ZoomHostUsage.objects.get(host=ALICE).calls == 2

@@ -390,6 +390,14 @@ def _create(
                 start_time=start,
                 requested_at=now,
             )
+            # Asked after the insert: a creation that finished since this sync looked (its
+            # record no longer unsettled, so the insert passed) is seen now, never repeated.
+            if (
+                reservation.zoom_meetings.filter(host=host, state=ZoomMeetingState.ACTIVE)
+                .exclude(pk=record.pk)
+                .exists()
+            ):
+                raise MeetingBusy(_("別の処理が Zoom の会議を作成中です。"), retry_after=1)
     except IntegrityError:
         raise MeetingBusy(_("別の処理が Zoom の会議を作成中です。"), retry_after=5) from None
     # The record is committed before the request: if this process dies while waiting for
