@@ -262,6 +262,8 @@ ZOOM_ACCOUNT_ID = env.str("ZOOM_ACCOUNT_ID", default="")
 ZOOM_CLIENT_ID = env.str("ZOOM_CLIENT_ID", default="")
 ZOOM_CLIENT_SECRET = env.str("ZOOM_CLIENT_SECRET", default="")
 ZOOM_HOST_USER = env.str("ZOOM_HOST_USER", default="me")
+# Meeting creates and updates asked of one host user per UTC day; Zoom stops at about 100.
+ZOOM_HOST_DAILY_LIMIT = env.int("ZOOM_HOST_DAILY_LIMIT", default=90)
 ZOOM_API_BASE_URL = env.str("ZOOM_API_BASE_URL", default="https://api.zoom.us/v2")
 ZOOM_OAUTH_URL = env.str("ZOOM_OAUTH_URL", default="https://zoom.us/oauth/token")
 ZOOM_TIMEOUT = env.float("ZOOM_TIMEOUT", default=10.0)

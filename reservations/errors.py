@@ -46,11 +46,13 @@ class WorkError(Exception):
     """Background work (an email, a meeting) failed; `message` names no person.
 
     The queue logs and shows the message as it is; `retry_after` asks for the next attempt
-    to wait that long, and `permanent` says that no attempt can succeed.
+    to wait that long, `permanent` says that no attempt can succeed, and `deferred` that
+    nothing failed: the work must wait (a quota) and is never given up for it.
     """
 
     retry_after: float | None = None
     permanent = False
+    deferred = False
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from reservations.models import Counselor, EventKind, Reservation
+from reservations.models import Counselor, EmailKind, EventKind, Reservation
 from reservations.rules import Status
 from reservations.templatetags.seeker_dates import format_date, format_time_range
 
@@ -25,8 +25,9 @@ _ICAL_STATUS = {
 def reservation_ics(reservation: Reservation) -> bytes:
     """The session as a one-event calendar, times in UTC, in the seeker's language.
 
-    The UID stays the same for the life of the booking and SEQUENCE counts its moves, so a
-    calendar that imported an earlier copy updates the event instead of adding another.
+    The UID stays the same for the life of the booking and SEQUENCE counts its moves and new
+    meeting links, so a calendar that imported an earlier copy updates the event instead of
+    adding another.
     """
     host = urlsplit(settings.SITE_URL).hostname or "localhost"
     office = reservation.office
@@ -70,7 +71,12 @@ def reservation_ics(reservation: Reservation) -> bytes:
     event.add("dtstamp", timezone.now().astimezone(UTC))
     event.add("dtstart", reservation.slot.starts_at.astimezone(UTC))
     event.add("dtend", reservation.slot.ends_at.astimezone(UTC))
-    event.add("sequence", reservation.events.filter(kind=EventKind.MOVED).count())
+    # A new meeting link (a new host, rule 13) is a revision too.
+    event.add(
+        "sequence",
+        reservation.events.filter(kind=EventKind.MOVED).count()
+        + reservation.emails.filter(kind=EmailKind.MEETING_CHANGED).count(),
+    )
     event.add("summary", summary)
     event.add("description", "\n".join(lines))
     event.add("status", _ICAL_STATUS.get(reservation.status, "CANCELLED"))

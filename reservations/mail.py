@@ -42,7 +42,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Emails whose content includes the session's link get the calendar file too.
-_WITH_CALENDAR = frozenset({EmailKind.CONFIRMED, EmailKind.REMINDER, EmailKind.MOVED})
+_WITH_CALENDAR = frozenset(
+    {EmailKind.CONFIRMED, EmailKind.REMINDER, EmailKind.MOVED, EmailKind.MEETING_CHANGED}
+)
 
 
 class EmailDeliveryError(WorkError):
@@ -134,7 +136,7 @@ def email_still_wanted(email: OutgoingEmail, reservation: Reservation, now: date
     """Whether the email still makes sense: a link for a cancelled booking does not."""
     if reservation.anonymized_at is not None:
         return False
-    if email.kind == EmailKind.CONFIRMED:
+    if email.kind in (EmailKind.CONFIRMED, EmailKind.MEETING_CHANGED):
         return (
             reservation.status == Status.CONFIRMED
             and reservation.meeting_state == MeetingState.READY

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from reservations import rules
-from reservations.rules import MeetingState, Platform, Status
+from reservations.rules import MeetingProblem, MeetingState, Platform, Status
 
 WEEKDAYS = [
     (0, _("月曜日")),
@@ -334,6 +334,10 @@ class Reservation(models.Model):
     meeting_join_url = models.URLField(_("参加用URL"), max_length=500, blank=True)
     meeting_passcode = models.CharField(_("パスコード・アクセスコード"), max_length=64, blank=True)
     meeting_error = models.CharField(_("会議作成のエラー"), max_length=500, blank=True)
+    # The kind of `meeting_error`, for the plain words counselors see (rule 13).
+    meeting_problem = models.CharField(
+        _("会議の問題"), max_length=20, choices=MeetingProblem.choices, blank=True, default=""
+    )
 
     created_at = models.DateTimeField(_("申込日時"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新日時"), auto_now=True)
@@ -550,6 +554,7 @@ class EmailKind(models.TextChoices):
     NO_SHOW = "no_show", _("連絡なし不参加")
     TERMS_CHANGED = "terms_changed", _("利用規約の改定")
     BOOKING_LINK = "booking_link", _("予約の確認用リンク")
+    MEETING_CHANGED = "meeting_changed", _("参加用リンクの変更")
 
 
 class EmailStatus(models.TextChoices):
@@ -614,6 +619,8 @@ class ZoomMeeting(models.Model):
         verbose_name=_("予約"),
     )
     state = models.CharField(_("状態"), max_length=20, choices=ZoomMeetingState.choices)
+    # The Zoom user the meeting was made under: the counselor's, or ZOOM_HOST_USER (rule 13).
+    host = models.CharField(_("主催するZoomユーザー"), max_length=254)
     meeting_id = models.CharField(_("会議ID"), max_length=64, blank=True, db_index=True)
     start_time = models.DateTimeField(_("Zoom上の開始日時"), null=True, blank=True)
     requested_at = models.DateTimeField(_("作成を依頼した日時"))
@@ -636,6 +643,29 @@ class ZoomMeeting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.meeting_id or '-'} ({self.get_state_display()})"
+
+
+class ZoomHostUsage(models.Model):
+    """How many meetings one Zoom user was asked to create or change in one UTC day.
+
+    Zoom allows a host about 100 such requests a day, counted in UTC; past
+    ZOOM_HOST_DAILY_LIMIT the host's work waits for the next day (rule 13).
+    """
+
+    host = models.CharField(_("Zoomユーザー"), max_length=254)
+    day = models.DateField(_("日付（UTC）"))
+    calls = models.PositiveIntegerField(_("作成・変更の回数"), default=0)
+
+    class Meta:
+        verbose_name = _("Zoomユーザーの利用回数")
+        verbose_name_plural = _("Zoomユーザーの利用回数")
+        ordering = ["-day", "host"]
+        constraints = [
+            models.UniqueConstraint(fields=["host", "day"], name="one_zoom_usage_per_host_and_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.calls}"
 
 
 class StaffRole(models.TextChoices):

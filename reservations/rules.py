@@ -66,6 +66,56 @@ class MeetingState(TextChoices):
     FAILED = "failed", _("作成失敗（再試行中）")
 
 
+class MeetingProblem(TextChoices):
+    """Why a session's Zoom meeting is not (or not yet) as the booking needs it (rule 13)."""
+
+    NONE = "", _("なし")
+    NOT_CONFIGURED = "not_configured", _("Zoom の接続設定がない")
+    AUTH_FAILED = "auth_failed", _("Zoom の認証に失敗")
+    HOST_NOT_FOUND = "host_not_found", _("Zoomユーザーが見つからない")
+    HOST_BUSY = "host_busy", _("主催者が同じ時間に別の会議を持っている")
+    DAILY_LIMIT = "daily_limit", _("1日の作成・変更の上限")
+    RATE_LIMITED = "rate_limited", _("Zoom の利用回数の制限")
+    UNREACHABLE = "unreachable", _("Zoom に接続できない")
+    MEETING_MISSING = "meeting_missing", _("Zoom に会議がない")
+    ZOOM_ERROR = "zoom_error", _("Zoom のエラー")
+
+
+def meeting_problem_text(problem: str) -> str:
+    """What a counselor is told about a meeting problem: what happens next, or whom to call.
+
+    Supervisors also see the technical reason; counselors only this (rule 13).
+    """
+    texts = {
+        MeetingProblem.NOT_CONFIGURED: _("Zoom の接続設定がありません。管理者に連絡してください。"),
+        MeetingProblem.AUTH_FAILED: _(
+            "Zoom にログインできませんでした。管理者に連絡してください。"
+        ),
+        MeetingProblem.HOST_NOT_FOUND: _(
+            "この相談員のZoomユーザーが見つかりません。管理者に連絡してください。"
+        ),
+        MeetingProblem.HOST_BUSY: _(
+            "担当相談員のZoomに、同じ時間の別の会議があります。その会議を削除するか、"
+            "担当を変えてください。その後、自動で作成されます。"
+        ),
+        # Zoom's day is the UTC day: it starts at 9:00 in Japan (no summer time).
+        MeetingProblem.DAILY_LIMIT: _(
+            "本日のZoomの作成上限に達しました。午前9時（日本時間）以降に自動で作成されます。"
+        ),
+        MeetingProblem.RATE_LIMITED: _("Zoom が混み合っています。しばらくして自動で再試行します。"),
+        MeetingProblem.UNREACHABLE: _(
+            "Zoom に接続できません。自動で再試行します。続く場合は管理者に連絡してください。"
+        ),
+        MeetingProblem.MEETING_MISSING: _(
+            "Zoom に会議が見つかりません。管理者に連絡してください。"
+        ),
+        MeetingProblem.ZOOM_ERROR: _(
+            "Zoom でエラーが起きました。自動で再試行します。続く場合は管理者に連絡してください。"
+        ),
+    }
+    return str(texts.get(problem, ""))
+
+
 # Requested and confirmed bookings both hold capacity (rule 4).
 ACTIVE_STATUSES = frozenset({Status.REQUESTED, Status.CONFIRMED})
 

@@ -115,6 +115,15 @@ def memberships_managed_by(user: object) -> QuerySet[StaffMembership]:
     )
 
 
+def supervises(user: object, office_id: int) -> bool:
+    """Whether `user` is a supervisor of the office or a national administrator."""
+    if getattr(user, "is_superuser", False):
+        return True
+    return StaffMembership.objects.filter(
+        user=user, office_id=office_id, role=StaffRole.SUPERVISOR
+    ).exists()
+
+
 def may_host(user: object, reservation: Reservation) -> bool:
     """Whether `user` may have `reservation`'s start link (rule 13, `rules.may_host`): one
     query for the user's role in the booking's office, one for the counselor's user."""

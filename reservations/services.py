@@ -44,6 +44,7 @@ from reservations.models import (
     EmailKind,
     EmailStatus,
     EventKind,
+    MeetingProblem,
     MeetingState,
     Office,
     OutgoingEmail,
@@ -970,7 +971,10 @@ def reservation_meeting_retry(
             )
         reservation.meeting_state = MeetingState.PENDING
         reservation.meeting_error = ""
-        reservation.save(update_fields=["meeting_state", "meeting_error", "updated_at"])
+        reservation.meeting_problem = MeetingProblem.NONE
+        reservation.save(
+            update_fields=["meeting_state", "meeting_error", "meeting_problem", "updated_at"]
+        )
         # The event's follow-up enqueues the meeting work (`_follow_up`).
         _record(
             reservation,
@@ -1158,8 +1162,17 @@ def reminders_send(*, now: datetime | None = None) -> int:
     return queued
 
 
-def reservation_start_url(*, reservation: Reservation) -> str:
-    """A fresh link for staff to start the session (Zoom's expires; TeleOffice's is stored)."""
+def reservation_start_url(*, reservation: Reservation, user: AbstractBaseUser) -> str:
+    """A fresh link to start the session, for its host only (rule 13, `rules.may_host`):
+    Zoom's expires, TeleOffice's is stored."""
+    if not selectors.may_host(user, reservation):
+        raise ReservationError(
+            _(
+                "この相談を開始できるのは、担当の相談員と管理者だけです。"
+                "担当を代わる場合は、管理者に担当の変更を依頼してください。"
+            ),
+            code="not_the_host",
+        )
     return meeting_start_url(reservation)
 
 

@@ -68,6 +68,8 @@ def _retried_until_done(row: DBTaskResult) -> bool:
 
 
 def _gives_up(row: DBTaskResult, attempt: int, exc: BaseException | None = None) -> bool:
+    if getattr(exc, "deferred", False):
+        return False  # waiting for a quota is not a failed attempt
     if getattr(exc, "permanent", False):
         return True  # e.g. SMTP 5xx: the same message would be refused again
     return attempt >= settings.TASK_MAX_ATTEMPTS and not _retried_until_done(row)
@@ -94,7 +96,7 @@ def task_attempt_failed(
         fields.update(status=TaskResultStatus.FAILED, finished_at=now, return_value=None)
         delay = None
     else:
-        outcome = "retry"
+        outcome = "deferred" if getattr(exc, "deferred", False) else "retry"
         asked = getattr(exc, "retry_after", None)
         if asked is not None:
             delay = float(asked)

@@ -14,7 +14,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 # Endpoint names used to script faults.
 TOKEN = "token"
@@ -49,6 +49,8 @@ class FakeZoomState:
     client_secret: str = "fake-client-secret"
     account_id: str = "fake-account"
     host_id: str = "host-user-id"
+    # The account's users (emails or ids) besides "me"; None: every user exists.
+    users: set[str] | None = None
     meetings: dict[str, dict] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
@@ -105,6 +107,26 @@ class FakeZoom:
 
     def calls(self, endpoint: str) -> list[Recorded]:
         return [r for r in self.state.requests if r.endpoint == endpoint]
+
+    def add_meeting(self, *, user: str, start_time: str, duration: int, topic: str) -> str:
+        """A meeting made outside the portal (in Zoom's web portal, say)."""
+        meeting_id = self.new_meeting_id()
+        with self.state.lock:
+            self.state.meetings[meeting_id] = {
+                "id": int(meeting_id),
+                "uuid": f"uuid-{meeting_id}",
+                "host_id": self.state.host_id,
+                "user": user,
+                "topic": topic,
+                "type": 2,
+                "start_time": start_time,
+                "duration": duration,
+                "timezone": "Asia/Tokyo",
+                "password": "manual",
+                "settings": {},
+                "join_url": f"https://zoom.example/j/{meeting_id}",
+            }
+        return meeting_id
 
     def _take_fault(self, endpoint: str) -> Fault | None:
         with self.state.lock:
@@ -216,13 +238,20 @@ class _Handler(BaseHTTPRequestHandler):
             "scope": "meeting:write:admin",
         }
 
-    def _create(self, _meeting_id: str, body: dict, _query: dict) -> tuple[int, dict]:
+    def _unknown_user(self, user: str) -> bool:
+        users = self.zoom.state.users
+        return users is not None and user != "me" and user.lower() not in users
+
+    def _create(self, user: str, body: dict, _query: dict) -> tuple[int, dict]:
+        if self._unknown_user(user):
+            return 404, {"code": 1001, "message": "User does not exist: ."}
         meeting_id = self.zoom.new_meeting_id()
         passcode = body.get("password") or "zoomcode"
         meeting = {
             "id": int(meeting_id),
             "uuid": f"uuid-{meeting_id}",
             "host_id": self.zoom.state.host_id,
+            "user": user,
             "topic": body.get("topic", ""),
             "type": body.get("type"),
             "start_time": body.get("start_time"),
@@ -236,11 +265,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.zoom.state.meetings[meeting_id] = meeting
         return 201, {**meeting, "start_url": f"https://zoom.example/s/{meeting_id}?zak=fresh"}
 
-    def _list(self, _meeting_id: str, _body: dict, _query: dict) -> tuple[int, dict]:
+    def _list(self, user: str, _body: dict, _query: dict) -> tuple[int, dict]:
+        if self._unknown_user(user):
+            return 404, {"code": 1001, "message": "User does not exist: ."}
+        keys = ("id", "uuid", "host_id", "topic", "start_time", "duration", "join_url")
         with self.zoom.state.lock:
             meetings = [
-                {k: m[k] for k in ("id", "uuid", "host_id", "topic", "start_time", "join_url")}
+                {k: m[k] for k in keys}
                 for m in self.zoom.state.meetings.values()
+                if m["user"] == user
             ]
         return 200, {"page_size": 300, "total_records": len(meetings), "meetings": meetings}
 
@@ -284,7 +317,9 @@ def _endpoint(method: str, path: str) -> tuple[str | None, str]:
     if method == "POST" and parts == ["oauth", "token"]:
         return TOKEN, ""
     if len(parts) == 4 and parts[:2] == ["v2", "users"] and parts[3] == "meetings":
-        return (CREATE if method == "POST" else LIST if method == "GET" else None), ""
+        # The user whose meetings these are stands where a meeting id would.
+        endpoint = CREATE if method == "POST" else LIST if method == "GET" else None
+        return endpoint, unquote(parts[2])
     if len(parts) == 3 and parts[:2] == ["v2", "meetings"]:
         return {"GET": GET, "PATCH": UPDATE, "DELETE": DELETE}.get(method), parts[2]
     return None, ""

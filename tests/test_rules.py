@@ -820,3 +820,62 @@ def test_mask_email_never_shows_more_than_two_letters_of_the_local_part(email: s
     assert masked.endswith(f"****@{domain}")
     assert len(masked) - len(domain) - 5 <= min(2, len(local) - 1)
     assert local[:2].startswith(masked[: len(masked) - len(domain) - 5])
+
+
+# --- Rule 13: who may have a booking's start link -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("is_national", "is_supervisor", "is_office_staff", "counselor_user_id", "allowed"),
+    [
+        # The assigned counselor, and no other counselor of the office.
+        (False, False, True, 7, True),
+        (False, False, True, 8, False),
+        # The office's supervisors and the national administrators, whoever is assigned.
+        (False, True, True, 8, True),
+        (True, False, False, 8, True),
+        (True, False, False, None, True),
+        # No counselor (an office without counselor records): any of the office's staff.
+        (False, False, True, None, True),
+        (False, False, False, None, False),
+        # A counselor assigned here but no longer staff of the office.
+        (False, False, False, 7, False),
+    ],
+)
+def test_may_host(is_national, is_supervisor, is_office_staff, counselor_user_id, allowed):
+    assert (
+        rules.may_host(
+            user_id=7,
+            is_national=is_national,
+            is_supervisor=is_supervisor,
+            is_office_staff=is_office_staff,
+            counselor_user_id=counselor_user_id,
+        )
+        is allowed
+    )
+
+
+@given(
+    user_id=st.integers(1, 5),
+    is_national=st.booleans(),
+    is_supervisor=st.booleans(),
+    is_office_staff=st.booleans(),
+    counselor_user_id=st.one_of(st.none(), st.integers(1, 5)),
+)
+def test_a_counselor_never_hosts_another_counselors_session(
+    user_id, is_national, is_supervisor, is_office_staff, counselor_user_id
+):
+    allowed = rules.may_host(
+        user_id=user_id,
+        is_national=is_national,
+        is_supervisor=is_supervisor,
+        is_office_staff=is_office_staff,
+        counselor_user_id=counselor_user_id,
+    )
+    if not (is_national or is_supervisor):
+        if counselor_user_id is not None and counselor_user_id != user_id:
+            assert not allowed
+        if not is_office_staff:
+            assert not allowed
+    else:
+        assert allowed

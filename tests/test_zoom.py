@@ -227,6 +227,7 @@ def test_duplicates_found_when_reconciling_are_deleted(
     ZoomMeeting.objects.create(
         reservation=reservation,
         state=ZoomMeetingState.UNCERTAIN,
+        host="me",
         requested_at=timezone.now() - timedelta(minutes=5),
     )
     database_tasks()

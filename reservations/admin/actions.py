@@ -410,13 +410,18 @@ def start_link_view(model_admin: ModelAdmin, request: HttpRequest, object_id: st
     )
     problem = ""
     zoom_failed = False
+    refused = False
     if reservation.platform != Platform.ZOOM:
         problem = gettext("この予約は Zoom の予約ではありません。")
     elif reservation.meeting_state != MeetingState.READY or not reservation.meeting_id:
         problem = gettext("Zoom の会議がまだ作成されていません。会議の状態を確認してください。")
     else:
         try:
-            url = services.reservation_start_url(reservation=reservation)
+            url = services.reservation_start_url(reservation=reservation, user=request.user)
+        except ReservationError as exc:
+            # Rule 13: the start link makes its holder the host; only the session's own.
+            refused = True
+            problem = exc.message
         except Exception as exc:  # noqa: BLE001 - whatever Zoom does, the page explains
             # Zoom being slow or down must not break the page (rule 13).
             logger.warning(
@@ -449,5 +454,5 @@ def start_link_view(model_admin: ModelAdmin, request: HttpRequest, object_id: st
             original=reservation,
             problem=problem,
         ),
-        status=502 if zoom_failed else 409,
+        status=502 if zoom_failed else 403 if refused else 409,
     )

@@ -17,7 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import ENVIRONMENT_ITEMS
-from reservations import rules
+from reservations import rules, selectors
 from reservations.admin import actions, my_sessions, scope, statistics, today
 from reservations.admin.common import EMPTY, badge, day_bounds, event_text, staff_name
 from reservations.exports import csv_cell
@@ -207,6 +207,7 @@ class ReservationAdmin(scope.OfficeScopedAdmin):
                     "meeting_badge",
                     "meeting_link_display",
                     "meeting_passcode",
+                    "meeting_problem_display",
                     "meeting_error",
                 )
             },
@@ -233,6 +234,7 @@ class ReservationAdmin(scope.OfficeScopedAdmin):
         "meeting_badge",
         "meeting_link_display",
         "meeting_passcode",
+        "meeting_problem_display",
         "meeting_error",
         "consent_display",
         "history_display",
@@ -509,6 +511,27 @@ class ReservationAdmin(scope.OfficeScopedAdmin):
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", emails),
         )
 
+    @admin.display(description=_("会議の状況"))
+    def meeting_problem_display(self, obj: Reservation) -> str:
+        # Rule 13: what to do, in plain words; the technical reason is the supervisors'.
+        if not obj.meeting_error:
+            return EMPTY
+        return rules.meeting_problem_text(obj.meeting_problem) or rules.meeting_problem_text(
+            rules.MeetingProblem.ZOOM_ERROR
+        )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Reservation | None = None) -> list:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or selectors.supervises(request.user, obj.office_id):
+            return fieldsets
+        return [
+            (
+                name,
+                {**options, "fields": tuple(f for f in options["fields"] if f != "meeting_error")},
+            )
+            for name, options in fieldsets
+        ]
+
     def change_view(
         self,
         request: HttpRequest,
@@ -556,6 +579,9 @@ class ReservationAdmin(scope.OfficeScopedAdmin):
                 action == Action.BOOK_NEXT and not self.can_book_next(request)
             ):
                 continue
+            if action == Action.START_MEETING and not selectors.may_host(request.user, obj):
+                continue  # rule 13: the start link is the assigned counselor's and supervisors'
+
             if action in pages:
                 page, label = pages[action]
                 url = reverse(f"admin:reservations_reservation_{page}", args=[obj.pk])

@@ -11,7 +11,9 @@ from __future__ import annotations
 from reservations.meetings.base import (
     Meeting,
     MeetingBusy,
+    MeetingDeferred,
     MeetingError,
+    MeetingHostBusy,
     MeetingNotConfigured,
     MeetingTimeout,
     MeetingUnknownOutcome,
@@ -24,7 +26,9 @@ from reservations.rules import Platform
 __all__ = [
     "Meeting",
     "MeetingBusy",
+    "MeetingDeferred",
     "MeetingError",
+    "MeetingHostBusy",
     "MeetingNotConfigured",
     "MeetingTimeout",
     "MeetingUnknownOutcome",

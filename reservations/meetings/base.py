@@ -7,25 +7,55 @@ from datetime import datetime
 from typing import Protocol
 
 from reservations.errors import WorkError
+from reservations.rules import MeetingProblem
 
 
 class MeetingError(WorkError):
-    """A meeting provider could not do what was asked; `message` is fit to show staff.
+    """A meeting provider could not do what was asked; `message` is fit to show supervisors.
 
-    Messages name the provider and the HTTP status or the kind of failure, never a person.
+    Messages name the provider and the HTTP status or the kind of failure, never a person;
+    `problem` is its kind, which counselors see in plain words (`rules.meeting_problem_text`).
     """
+
+    problem: str = MeetingProblem.ZOOM_ERROR
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, problem: str | None = None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        if problem is not None:
+            self.problem = problem
 
 
 class MeetingNotConfigured(MeetingError):
     """The provider has no credentials in this installation."""
 
+    problem = MeetingProblem.NOT_CONFIGURED
+
 
 class MeetingTimeout(MeetingError):
     """No answer in time: the request may or may not have taken effect."""
 
+    problem = MeetingProblem.UNREACHABLE
+
 
 class MeetingUnknownOutcome(MeetingError):
     """The connection broke after the request left: it may or may not have taken effect."""
+
+    problem = MeetingProblem.UNREACHABLE
+
+
+class MeetingHostBusy(MeetingError):
+    """The host already has a meeting at that time: a Zoom user hosts one at a time."""
+
+    problem = MeetingProblem.HOST_BUSY
+
+
+class MeetingDeferred(MeetingError):
+    """The host's daily budget of creates and updates is spent: the work waits, not fails."""
+
+    problem = MeetingProblem.DAILY_LIMIT
+    deferred = True
 
 
 class MeetingBusy(MeetingError):
@@ -42,6 +72,7 @@ class Meeting:
     topic: str = ""
     start_time: datetime | None = None
     start_url: str = ""
+    minutes: int | None = None
 
 
 class Provider(Protocol):

@@ -45,6 +45,7 @@ from reservations.meetings.base import (
     MeetingTimeout,
     MeetingUnknownOutcome,
 )
+from reservations.rules import MeetingProblem
 
 # Zoom allows passcodes of up to 10 characters; letters and digits satisfy the usual
 # account policies, and unambiguous characters are easy to read on a phone.
@@ -53,6 +54,8 @@ _PASSCODE_LETTERS = "abcdefghjkmnpqrstuvwxyz"
 _PASSCODE_DIGITS = "23456789"
 # Zoom's own daily limit resets at midnight UTC; an hour between tries is plenty.
 DAILY_LIMIT_RETRY_SECONDS = 3600.0
+# Zoom's code for "User does not exist" (a host that is not a user of the account).
+USER_NOT_FOUND_CODE = "1001"
 # Refresh a token this long before Zoom says it expires.
 TOKEN_MARGIN_SECONDS = 60.0
 
@@ -144,7 +147,8 @@ class _Client(ZoomClient):
         if not token:
             raise MeetingError(
                 _("Zoom の認証に失敗しました（トークン取得: HTTP %(status)s）。")
-                % {"status": response.status_code}
+                % {"status": response.status_code},
+                problem=MeetingProblem.AUTH_FAILED,
             )
         self.config["token"] = token
         self.token_expires_at = (
@@ -212,18 +216,33 @@ def _error_for(response: requests.Response, action: str) -> MeetingError:
             _("Zoom の1日あたりの会議作成・変更の上限に達しました（%(action)s）。")
             % {"action": action},
             retry_after=DAILY_LIMIT_RETRY_SECONDS,
+            problem=MeetingProblem.DAILY_LIMIT,
         )
     if status == 401:
-        return MeetingError(_("Zoom の認証に失敗しました（%(action)s）。") % {"action": action})
+        return MeetingError(
+            _("Zoom の認証に失敗しました（%(action)s）。") % {"action": action},
+            problem=MeetingProblem.AUTH_FAILED,
+        )
     if status == 429:
         retry_after = response.headers.get("Retry-After", "")
         return MeetingError(
             _("Zoom の利用回数の制限に達しました（%(action)s）。") % {"action": action},
             retry_after=float(retry_after) if retry_after.isdigit() else 60.0,
+            problem=MeetingProblem.RATE_LIMITED,
         )
     code = ""
-    with contextlib.suppress(ValueError):
+    with contextlib.suppress(ValueError, AttributeError):
         code = str(response.json().get("code", ""))
+    if status == 404 and code == USER_NOT_FOUND_CODE:
+        # The host named in the path is not a user of the account (a typo, a user removed).
+        return MeetingError(
+            _(
+                "主催するZoomユーザーがこのアカウントにありません"
+                "（%(action)s: HTTP 404 %(code)s）。相談員のZoomユーザーの設定を確認してください。"
+            )
+            % {"action": action, "code": code},
+            problem=MeetingProblem.HOST_NOT_FOUND,
+        )
     return MeetingError(
         _("Zoom がエラーを返しました（%(action)s: HTTP %(status)s %(code)s）。")
         % {"action": action, "status": status, "code": code}
@@ -256,6 +275,7 @@ def _meeting_from(body: dict) -> Meeting:
         topic=body.get("topic", ""),
         start_time=datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None,
         start_url=body.get("start_url", ""),
+        minutes=body.get("duration"),
     )
 
 
@@ -300,7 +320,8 @@ class ZoomProvider:
             except requests.Timeout as exc:
                 if isinstance(exc, requests.ConnectTimeout):
                     raise MeetingError(
-                        _("Zoom に接続できませんでした（接続の時間切れ）。")
+                        _("Zoom に接続できませんでした（接続の時間切れ）。"),
+                        problem=MeetingProblem.UNREACHABLE,
                     ) from None
                 raise MeetingTimeout(
                     _("Zoom から %(seconds)s 秒以内に応答がありませんでした。")
@@ -308,16 +329,21 @@ class ZoomProvider:
                 ) from None
             except requests.ConnectionError as exc:
                 if _never_sent(exc):
-                    raise MeetingError(_("Zoom に接続できませんでした。")) from None
+                    raise MeetingError(
+                        _("Zoom に接続できませんでした。"), problem=MeetingProblem.UNREACHABLE
+                    ) from None
                 raise MeetingUnknownOutcome(_("Zoom との通信が途中で切れました。")) from None
 
         return _within(zoom.timeout, work)
 
-    def create(self, *, topic: str, start: datetime, minutes: int, passcode: str) -> Meeting:
-        """Schedule a meeting (type 2) with waiting room on and recording off (Art. 12(2))."""
+    def create(
+        self, *, topic: str, start: datetime, minutes: int, passcode: str, host: str = ""
+    ) -> Meeting:
+        """Schedule a meeting (type 2) under `host` (default ZOOM_HOST_USER) with waiting
+        room on and recording off (Art. 12(2))."""
         response = self._send(
             lambda client: client.meeting.create(
-                user_id=self.zoom.host_user,
+                user_id=host or self.zoom.host_user,
                 topic=topic,
                 type=2,
                 start_time=_utc(start),
@@ -363,18 +389,25 @@ class ZoomProvider:
         """The meeting as Zoom has it now, with a fresh start URL for the host."""
         response = self._send(lambda client: client.meeting.get(id=meeting_id))
         if response.status_code == 404:
-            raise MeetingError(_("Zoom にこの会議がありません（削除された可能性があります）。"))
+            raise MeetingError(
+                _("Zoom にこの会議がありません（削除された可能性があります）。"),
+                problem=MeetingProblem.MEETING_MISSING,
+            )
         if response.status_code != 200:
             raise _error_for(response, _("会議の取得"))
         return _meeting_from(response.json())
 
-    def find(self, *, reference: str) -> list[Meeting]:
+    def find(self, *, reference: str, host: str = "") -> list[Meeting]:
         """The host's scheduled meetings whose topic carries this booking reference."""
+        return [m for m in self.scheduled(host=host) if reference in m.topic]
+
+    def scheduled(self, *, host: str = "") -> list[Meeting]:
+        """Every scheduled meeting of `host` (default ZOOM_HOST_USER), with its duration."""
         found: list[Meeting] = []
         page_token = ""
         for _page in range(20):
             params: dict[str, object] = {
-                "user_id": self.zoom.host_user,
+                "user_id": host or self.zoom.host_user,
                 "type": "scheduled",
                 "page_size": 300,
             }
@@ -384,11 +417,7 @@ class ZoomProvider:
             if response.status_code != 200:
                 raise _error_for(response, _("会議の一覧"))
             body = response.json()
-            found.extend(
-                _meeting_from(item)
-                for item in body.get("meetings", [])
-                if reference in item.get("topic", "")
-            )
+            found.extend(_meeting_from(item) for item in body.get("meetings", []))
             page_token = body.get("next_page_token") or ""
             if not page_token:
                 break
