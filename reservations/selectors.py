@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import (
+    Case,
     Count,
     DateField,
     DurationField,
@@ -23,6 +24,7 @@ from django.db.models import (
     Sum,
     TimeField,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce, TruncMonth
 
@@ -34,6 +36,9 @@ from reservations.models import (
     CapacityOverride,
     Closure,
     Counselor,
+    DutyException,
+    DutyExceptionKind,
+    DutyWindow,
     EventKind,
     Office,
     Platform,
@@ -139,8 +144,9 @@ def may_host(user: object, reservation: Reservation) -> bool:
 def office_rules(office: Office, first: date, last: date) -> rules.OfficeRules:
     """The office's rules with the closures and overrides that matter for `first`..`last`.
 
-    One query: the weekly windows, the closures and the overrides as one union of rows
-    (kind, date, weekday, start, end, capacity).
+    One query: the weekly windows, the closures, the overrides and the counselors' rota
+    (their weekly duty and its exceptions, rule 4) as one union of rows (kind, date,
+    weekday, start, end, capacity or counselor).
     """
     none_date = Value(None, output_field=DateField())
     none_int = Value(None, output_field=IntegerField())
@@ -163,17 +169,60 @@ def office_rules(office: Office, first: date, last: date) -> rules.OfficeRules:
         .values_list("kind", "date", "no_weekday", "start_time", "no_end", "capacity")
         .order_by()
     )
+    # Rule 4: the active counselors' weekly duty and their exceptions in the range; the
+    # last column carries the counselor's id.
+    duties = (
+        DutyWindow.objects.filter(counselor__office=office, counselor__is_active=True)
+        .annotate(kind=Value("d"), day=none_date)
+        .values_list("kind", "day", "weekday", "start_time", "end_time", "counselor_id")
+        .order_by()
+    )
+    changes = (
+        DutyException.objects.filter(
+            counselor__office=office, counselor__is_active=True, date__gte=first, date__lte=last
+        )
+        .annotate(
+            row=Case(
+                When(kind=DutyExceptionKind.EXTRA, then=Value("e")),
+                default=Value("x"),
+            ),
+            no_weekday=none_int,
+        )
+        .values_list("row", "date", "no_weekday", "start_time", "end_time", "counselor_id")
+        .order_by()
+    )
     found: list[rules.Window] = []
     closed: set[date] = set()
     overridden: dict[tuple[date, time], int] = {}
-    rows = windows.union(closures, overrides, all=True).order_by()
-    for kind, day, weekday, start, end, capacity in rows:
+    found_duties: list[rules.Duty] = []
+    found_changes: list[rules.DutyChange] = []
+    rows = windows.union(closures, overrides, duties, changes, all=True).order_by()
+    for kind, day, weekday, start, end, number in rows:
         if kind == "w":
-            found.append(rules.Window(weekday, start, end, capacity))
+            found.append(rules.Window(weekday, start, end, number))
         elif kind == "c":
             closed.add(day)
+        elif kind == "o":
+            overridden[(day, start)] = number
+        elif kind == "d":
+            found_duties.append(rules.Duty(number, weekday, start, end))
         else:
-            overridden[(day, start)] = capacity
+            found_changes.append(rules.DutyChange(number, day, kind == "e", start, end))
+    # An office has a rota once a counselor has weekly duty; until then its places are the
+    # windows' capacities, as in a fresh install (rule 4).
+    rota = (
+        rules.Rota(
+            duties=tuple(sorted(found_duties, key=lambda d: (d.counselor, d.weekday, d.start))),
+            changes=tuple(
+                sorted(
+                    found_changes,
+                    key=lambda c: (c.day, c.counselor, c.start or time.min, c.on_duty),
+                )
+            ),
+        )
+        if found_duties
+        else None
+    )
     return rules.OfficeRules(
         windows=tuple(sorted(found, key=lambda w: (w.weekday, w.start))),
         slot_minutes=office.slot_minutes,
@@ -181,6 +230,7 @@ def office_rules(office: Office, first: date, last: date) -> rules.OfficeRules:
         horizon_days=office.horizon_days,
         closures=frozenset(closed),
         capacity_overrides=overridden,
+        rota=rota,
     )
 
 
