@@ -326,6 +326,12 @@ def previous_office_day(day: date, rules: OfficeRules) -> date:
 
 def slots_for_day(day: date, rules: OfficeRules) -> list[Slot]:
     """Every slot of an open day, with its capacity; closed days have none."""
+    return [slot for slot in planned_slots(day, rules) if slot.capacity > 0]
+
+
+def planned_slots(day: date, rules: OfficeRules) -> list[Slot]:
+    """Every slot the windows of an open day hold, those without places (closed by an
+    override, nobody on duty) too: what the rota preview shows."""
     if not is_open_day(day, rules):
         return []
     length = timedelta(minutes=rules.slot_minutes)
@@ -342,9 +348,7 @@ def slots_for_day(day: date, rules: OfficeRules) -> list[Slot]:
             continue
         # Art. 6(2)③: a slot never straddles the end of its window.
         while start + length <= window_end:
-            slot = _slot(day, start, start + length, window, rules)
-            if slot.capacity > 0:
-                slots.append(slot)
+            slots.append(_slot(day, start, start + length, window, rules))
             start += length
         previous_end = window_end
     return slots

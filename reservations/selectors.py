@@ -234,6 +234,55 @@ def office_rules(office: Office, first: date, last: date) -> rules.OfficeRules:
     )
 
 
+ROTA_PREVIEW_DAYS = 14
+
+
+@dataclass(frozen=True)
+class RotaSlot:
+    """One slot of the rota preview: who is on duty, the places, what is held."""
+
+    start: datetime
+    end: datetime
+    counselors: tuple[str, ...]  # display names, in name order
+    places: int
+    held: int
+    overridden: bool  # a date's capacity lowered or closed it
+
+
+@dataclass(frozen=True)
+class RotaDay:
+    day: date
+    closed: rules.ClosedReason | None
+    slots: tuple[RotaSlot, ...]
+
+
+def rota_preview(office: Office, first: date, days: int = ROTA_PREVIEW_DAYS) -> list[RotaDay]:
+    """Who is on duty in each slot of `first` and the following days (rule 4), with the
+    places and the closures: three queries whatever the number of counselors and days."""
+    last = first + timedelta(days=days - 1)
+    office_rules_ = office_rules(office, first, last)
+    names = dict(Counselor.objects.filter(office=office).values_list("pk", "display_name"))
+    held = booked_counts(office, first, last)
+    preview = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        slots = tuple(
+            RotaSlot(
+                start=slot.start,
+                end=slot.end,
+                counselors=tuple(sorted(names[c] for c in slot.counselors if c in names)),
+                places=slot.capacity,
+                held=held.get(slot.start, 0),
+                overridden=(day, slot.start.time()) in office_rules_.capacity_overrides,
+            )
+            for slot in rules.planned_slots(day, office_rules_)
+        )
+        preview.append(
+            RotaDay(day=day, closed=rules.closed_reason(day, office_rules_), slots=slots)
+        )
+    return preview
+
+
 def held_by_slot(office: Office, first: date, last: date) -> QuerySet:
     """Places held (requested or confirmed) per slot start in `first`..`last`, as rows."""
     start = datetime.combine(first, datetime.min.time(), tzinfo=rules.TOKYO)
