@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
-from datetime import time
+from datetime import time, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
-from reservations.models import Counselor, DutyWindow
+from reservations import selectors
+from reservations.models import Counselor, DutyWindow, Reservation
+from reservations.rules import Status
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +117,21 @@ def test_bad_zoom_user_and_wrong_role(monkeypatch, office) -> None:
             "--duty",
             "windows",
         )
+
+
+def test_the_demo_office_has_two_counselors_and_two_places(office, terms, settings) -> None:
+    settings.DEBUG = True
+    call_command("seed_demo", verbosity=0)
+    counselors = list(Counselor.objects.filter(office=office).order_by("zoom_user"))
+    assert [c.zoom_user for c in counselors] == ["counselor1@example.jp", "counselor2@example.jp"]
+    now = timezone.now()
+    open_slots = selectors.availability(
+        office, now.date(), now.date() + timedelta(days=21), now, include_full=True
+    )
+    assert open_slots and all(a.slot.capacity == 2 for a in open_slots)
+    confirmed = Reservation.objects.filter(office=office, status=Status.CONFIRMED)
+    assert confirmed.exists() and not confirmed.filter(counselor__isnull=True).exists()
+    # Run again: nothing changes, a rota edited since is kept.
+    DutyWindow.objects.filter(counselor=counselors[0]).delete()
+    call_command("seed_demo", verbosity=0)
+    assert not DutyWindow.objects.filter(counselor=counselors[0]).exists()
