@@ -830,6 +830,12 @@ class BookingAction(StrEnum):
     MOVE = "move"
     CANCEL = "cancel"
     BOOK_NEXT = "book_next"
+    REASSIGN = "reassign"
+
+
+def can_reassign(status: str, slot_start: datetime, now: datetime) -> bool:
+    """Staff can give a confirmed booking to another counselor until it starts (rule 4)."""
+    return status == Status.CONFIRMED and now < slot_start
 
 
 def can_confirm(status: str, slot_start: datetime, now: datetime) -> bool:
@@ -876,6 +882,7 @@ def booking_actions(
         BookingAction.MOVE: can_move(status) and now < slot_start,
         BookingAction.CANCEL: is_active(status) and can_staff_cancel(slot_start, now),
         BookingAction.BOOK_NEXT: can_book_next(status, anonymized=anonymized),
+        BookingAction.REASSIGN: can_reassign(status, slot_start, now),
     }
     return frozenset(action for action, ok in allowed.items() if ok)
 

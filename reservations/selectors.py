@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db.models import (
     Case,
@@ -114,6 +115,21 @@ def memberships_managed_by(user: object) -> QuerySet[StaffMembership]:
     """The memberships a supervisor may manage: of their offices, never a superuser's."""
     return StaffMembership.objects.filter(
         office__in=offices_of(user, role=StaffRole.SUPERVISOR), user__is_superuser=False
+    )
+
+
+def works_in(user: object, office: Office) -> bool:
+    """Whether the staff member has a role in the office (a counselor must, rule 4)."""
+    return StaffMembership.objects.filter(user=user, office=office).exists()
+
+
+def staff_of_offices(offices: QuerySet[Office]) -> QuerySet:
+    """The staff accounts with a role in any of `offices`, never a superuser (lazy)."""
+    return (
+        get_user_model()
+        .objects.filter(office_memberships__office__in=offices, is_superuser=False, is_active=True)
+        .distinct()
+        .order_by("username")
     )
 
 
@@ -281,6 +297,60 @@ def rota_preview(office: Office, first: date, days: int = ROTA_PREVIEW_DAYS) -> 
             RotaDay(day=day, closed=rules.closed_reason(day, office_rules_), slots=slots)
         )
     return preview
+
+
+@dataclass(frozen=True)
+class SlotCover:
+    """Who could take a booking in its slot (rule 4): the counselors on duty, those of them
+    with no other active booking in it, and the sessions each has that day."""
+
+    on_duty: frozenset[int]
+    free: frozenset[int]
+    sessions_that_day: dict[int, int]
+
+
+def slot_cover(reservation: Reservation, office_rules_: rules.OfficeRules) -> SlotCover:
+    """The `SlotCover` of the booking's slot, the booking itself left out: one query,
+    whatever the number of counselors and bookings (none without a rota)."""
+    if office_rules_.rota is None:
+        return SlotCover(on_duty=frozenset(), free=frozenset(), sessions_that_day={})
+    slot = reservation.slot
+    start, end = slot.starts_at.astimezone(rules.TOKYO), slot.ends_at.astimezone(rules.TOKYO)
+    on_duty = rules.on_duty(start.date(), start.time(), end.time(), office_rules_.rota)
+    day_start = datetime.combine(start.date(), datetime.min.time(), tzinfo=rules.TOKYO)
+    rows = (
+        Reservation.objects.filter(
+            office_id=reservation.office_id,
+            counselor__isnull=False,
+            slot__starts_at__gte=day_start,
+            slot__starts_at__lt=day_start + timedelta(days=1),
+        )
+        .exclude(status__in=rules.WITHDRAWN_STATUSES)
+        .exclude(pk=reservation.pk)
+        .values("counselor_id")
+        .annotate(
+            sessions=Count("id"),
+            here=Count("id", filter=Q(slot_id=slot.pk, status__in=list(rules.ACTIVE_STATUSES))),
+        )
+        .order_by()
+    )
+    sessions: dict[int, int] = {}
+    busy: set[int] = set()
+    for row in rows:
+        sessions[row["counselor_id"]] = row["sessions"]
+        if row["here"]:
+            busy.add(row["counselor_id"])
+    return SlotCover(
+        on_duty=on_duty, free=rules.free_counselors(on_duty, busy), sessions_that_day=sessions
+    )
+
+
+def counselors_free_for(reservation: Reservation) -> list[Counselor]:
+    """The counselors staff may give this booking to (rule 4): on duty in its slot and free
+    there, by name; three queries."""
+    start = reservation.slot.starts_at.astimezone(rules.TOKYO).date()
+    cover = slot_cover(reservation, office_rules(reservation.office, start, start))
+    return list(Counselor.objects.filter(pk__in=cover.free).order_by("display_name", "pk"))
 
 
 def held_by_slot(office: Office, first: date, last: date) -> QuerySet:

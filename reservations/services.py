@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
@@ -229,53 +229,6 @@ def _lock_counselors(office_id: int) -> None:
     )
 
 
-@dataclass(frozen=True)
-class _Cover:
-    """Who could take a booking in its slot: on duty and free, and each one's sessions."""
-
-    on_duty: frozenset[int]
-    free: frozenset[int]
-    sessions_that_day: dict[int, int]
-
-
-def _cover(reservation: Reservation, office_rules: rules.OfficeRules) -> _Cover:
-    """The counselors on duty in the booking's slot, those with no other active booking in
-    it, and the sessions each has that day (rule 4): one query, whatever their number."""
-    slot = reservation.slot
-    start, end = slot.starts_at.astimezone(rules.TOKYO), slot.ends_at.astimezone(rules.TOKYO)
-    if office_rules.rota is None:
-        return _Cover(on_duty=frozenset(), free=frozenset(), sessions_that_day={})
-    on_duty = rules.on_duty(start.date(), start.time(), end.time(), office_rules.rota)
-    day_start = datetime.combine(start.date(), datetime.min.time(), tzinfo=rules.TOKYO)
-    rows = (
-        Reservation.objects.filter(
-            office_id=reservation.office_id,
-            counselor__isnull=False,
-            slot__starts_at__gte=day_start,
-            slot__starts_at__lt=day_start + timedelta(days=1),
-        )
-        .exclude(status__in=rules.WITHDRAWN_STATUSES)
-        .exclude(pk=reservation.pk)
-        .values("counselor_id")
-        .annotate(
-            sessions=Count("id"),
-            here=Count("id", filter=Q(slot_id=slot.pk, status__in=list(rules.ACTIVE_STATUSES))),
-        )
-        .order_by()
-    )
-    sessions: dict[int, int] = {}
-    busy: set[int] = set()
-    for row in rows:
-        sessions[row["counselor_id"]] = row["sessions"]
-        if row["here"]:
-            busy.add(row["counselor_id"])
-    return _Cover(
-        on_duty=on_duty,
-        free=rules.free_counselors(on_duty, busy),
-        sessions_that_day=sessions,
-    )
-
-
 def _choose_counselor(
     reservation: Reservation, office_rules: rules.OfficeRules, chosen: Counselor | None
 ) -> int | None:
@@ -288,7 +241,7 @@ def _choose_counselor(
                 code="counselor",
             )
         return None
-    cover = _cover(reservation, office_rules)
+    cover = selectors.slot_cover(reservation, office_rules)
     if chosen is not None:
         if chosen.pk not in cover.on_duty:
             raise ReservationError(
@@ -897,7 +850,7 @@ def reservation_move(
         if reservation.counselor_id is not None or (
             reservation.status == Status.CONFIRMED and office_rules.rota is not None
         ):
-            cover = _cover(reservation, office_rules)
+            cover = selectors.slot_cover(reservation, office_rules)
             reservation.counselor_id = (
                 reservation.counselor_id
                 if reservation.counselor_id in cover.free
@@ -952,8 +905,10 @@ def reservation_reassign(
                 _("「%(current)s」の予約は担当を変えられません。")
                 % {"current": Status(reservation.status).label}
             )
-        if now >= reservation.slot.ends_at:
-            raise ReservationError(_("終わった相談の担当は変えられません。"), code="too_late")
+        if not rules.can_reassign(reservation.status, reservation.slot.starts_at, now):
+            raise ReservationError(
+                _("開始時刻を過ぎた相談の担当は変えられません。"), code="too_late"
+            )
         if counselor.pk == reservation.counselor_id:
             raise ReservationError(_("今と同じ相談員です。"), code="counselor")
         previous = reservation.counselor_id

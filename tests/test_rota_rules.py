@@ -287,3 +287,22 @@ def test_zoom_users_and_language_codes() -> None:
     assert not rules.is_zoom_user("a/../b")
     assert rules.are_language_codes("") and rules.are_language_codes("ja,pt-br")
     assert not rules.are_language_codes("Japanese") and not rules.are_language_codes("ja,,en")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(list(rules.Status)),
+    st.integers(min_value=-3 * 24 * 60, max_value=3 * 24 * 60),
+)
+def test_reassign_is_offered_for_confirmed_bookings_until_they_start(status, offset) -> None:
+    start = datetime.combine(MONDAY, time(10), tzinfo=TOKYO)
+    now = start + timedelta(minutes=offset)
+    allowed = rules.booking_actions(
+        status=status, platform="zoom", meeting_state="pending", slot_start=start, now=now
+    )
+    expected = status == rules.Status.CONFIRMED and now < start
+    assert (
+        (rules.BookingAction.REASSIGN in allowed)
+        == expected
+        == rules.can_reassign(status, start, now)
+    )
