@@ -376,6 +376,12 @@ def previous_office_day(day: date, rules: OfficeRules) -> date:
 
 def slots_for_day(day: date, rules: OfficeRules) -> list[Slot]:
     """Every slot of an open day, with its capacity; closed days have none."""
+    return [slot for slot in planned_slots(day, rules) if slot.capacity > 0]
+
+
+def planned_slots(day: date, rules: OfficeRules) -> list[Slot]:
+    """Every slot the windows of an open day hold, those without places (closed by an
+    override, nobody on duty) too: what the rota preview shows."""
     if not is_open_day(day, rules):
         return []
     length = timedelta(minutes=rules.slot_minutes)
@@ -392,9 +398,7 @@ def slots_for_day(day: date, rules: OfficeRules) -> list[Slot]:
             continue
         # Art. 6(2)③: a slot never straddles the end of its window.
         while start + length <= window_end:
-            slot = _slot(day, start, start + length, window, rules)
-            if slot.capacity > 0:
-                slots.append(slot)
+            slots.append(_slot(day, start, start + length, window, rules))
             start += length
         previous_end = window_end
     return slots
@@ -429,6 +433,114 @@ def may_host(
     if counselor_user_id is None:
         return is_office_staff
     return is_office_staff and counselor_user_id == user_id
+
+
+def pick_counselor(free: Iterable[int], sessions_that_day: Mapping[int, int]) -> int | None:
+    """Who takes a booking (rule 4): of the counselors `free` in its slot, the one with the
+    fewest sessions that day; ties go to the lowest id, so the same state gives the same
+    choice. None when nobody is free."""
+    return min(
+        free, key=lambda counselor: (sessions_that_day.get(counselor, 0), counselor), default=None
+    )
+
+
+def free_counselors(on_duty_in_slot: Iterable[int], busy_in_slot: Iterable[int]) -> frozenset[int]:
+    """The counselors on duty in a slot who have no other active booking in it (rule 4)."""
+    return frozenset(on_duty_in_slot) - frozenset(busy_in_slot)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """An active booking and the counselor it is assigned to, in Tokyo time."""
+
+    booking: int
+    counselor: int
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class Reassignment:
+    """What a change of the rota does to bookings already assigned (rule 4): the ones given
+    to another counselor, and the ones nobody free can take (要再割当)."""
+
+    moved: Mapping[int, int] = field(default_factory=dict)  # booking -> new counselor
+    stranded: frozenset[int] = frozenset()
+
+
+def off_duty(assignments: Iterable[Assignment], rota: Rota) -> list[Assignment]:
+    """The bookings whose counselor is no longer on duty for the whole session (rule 4)."""
+    return [
+        a
+        for a in assignments
+        if a.counselor
+        not in on_duty(_local(a.start).date(), _local(a.start).time(), _local(a.end).time(), rota)
+    ]
+
+
+def reassign_off_duty(assignments: Iterable[Assignment], rota: Rota) -> Reassignment:
+    """Give each booking whose counselor is off duty to another counselor on duty and free
+    in its slot (`pick_counselor`), in time order; the rest are stranded (rule 4).
+
+    `assignments` are all the office's active assigned bookings on the days concerned, so
+    that who is busy in a slot and how many sessions each has that day are known.
+    """
+    assignments = sorted(assignments, key=lambda a: (a.start, a.booking))
+    busy: dict[datetime, set[int]] = {}
+    sessions: dict[date, dict[int, int]] = {}
+    for a in assignments:
+        busy.setdefault(a.start, set()).add(a.counselor)
+        day = sessions.setdefault(_local(a.start).date(), {})
+        day[a.counselor] = day.get(a.counselor, 0) + 1
+    moved: dict[int, int] = {}
+    stranded: set[int] = set()
+    for a in off_duty(assignments, rota):
+        start, end = _local(a.start), _local(a.end)
+        free = free_counselors(on_duty(start.date(), start.time(), end.time(), rota), busy[a.start])
+        chosen = pick_counselor(free, sessions[start.date()])
+        if chosen is None:
+            stranded.add(a.booking)
+            continue
+        moved[a.booking] = chosen
+        busy[a.start].discard(a.counselor)
+        busy[a.start].add(chosen)
+        sessions[start.date()][a.counselor] -= 1
+        sessions[start.date()][chosen] = sessions[start.date()].get(chosen, 0) + 1
+    return Reassignment(moved=moved, stranded=frozenset(stranded))
+
+
+_ZOOM_USER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*")
+
+
+def is_zoom_user(value: str) -> bool:
+    """Whether `value` can name a Zoom user in the API's path: an email or a user id."""
+    return bool(_EMAIL_SHAPE.fullmatch(value) or _ZOOM_USER_ID.fullmatch(value))
+
+
+def are_language_codes(value: str) -> bool:
+    """Whether `value` is empty or language codes separated by commas (e.g. ja,pt-br)."""
+    return all(_LANGUAGE_CODE.fullmatch(code) for code in value.split(",")) if value else True
+
+
+def duty_problem(duties: Iterable[tuple[int, time, time]]) -> str | None:
+    """Why a counselor's weekly duty (weekday, start, end) cannot be saved, or None: a
+    weekday outside Monday–Sunday, a window that ends before it starts, or two that overlap
+    on one day (rule 4)."""
+    by_day: dict[int, list[tuple[time, time]]] = {}
+    for weekday, start, end in duties:
+        if not 0 <= weekday <= 6:  # noqa: PLR2004 - Sunday
+            return "weekday"
+        if not start < end:
+            return "order"
+        by_day.setdefault(weekday, []).append((start, end))
+    for windows in by_day.values():
+        windows.sort()
+        for (_start, end), (next_start, _end) in zip(windows, windows[1:], strict=False):
+            if next_start < end:
+                return "overlap"
+    return None
 
 
 def slots_between(first: date, last: date, rules: OfficeRules) -> list[Slot]:
@@ -768,6 +880,12 @@ class BookingAction(StrEnum):
     MOVE = "move"
     CANCEL = "cancel"
     BOOK_NEXT = "book_next"
+    REASSIGN = "reassign"
+
+
+def can_reassign(status: str, slot_start: datetime, now: datetime) -> bool:
+    """Staff can give a confirmed booking to another counselor until it starts (rule 4)."""
+    return status == Status.CONFIRMED and now < slot_start
 
 
 def can_confirm(status: str, slot_start: datetime, now: datetime) -> bool:
@@ -814,6 +932,7 @@ def booking_actions(
         BookingAction.MOVE: can_move(status) and now < slot_start,
         BookingAction.CANCEL: is_active(status) and can_staff_cancel(slot_start, now),
         BookingAction.BOOK_NEXT: can_book_next(status, anonymized=anonymized),
+        BookingAction.REASSIGN: can_reassign(status, slot_start, now),
     }
     return frozenset(action for action, ok in allowed.items() if ok)
 

@@ -8,8 +8,10 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db.models import (
+    Case,
     Count,
     DateField,
     DurationField,
@@ -23,6 +25,7 @@ from django.db.models import (
     Sum,
     TimeField,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce, TruncMonth
 
@@ -124,6 +127,21 @@ def supervises(user: object, office_id: int) -> bool:
     ).exists()
 
 
+def works_in(user: object, office: Office) -> bool:
+    """Whether the staff member has a role in the office (a counselor must, rule 4)."""
+    return StaffMembership.objects.filter(user=user, office=office).exists()
+
+
+def staff_of_offices(offices: QuerySet[Office]) -> QuerySet:
+    """The staff accounts with a role in any of `offices`, never a superuser (lazy)."""
+    return (
+        get_user_model()
+        .objects.filter(office_memberships__office__in=offices, is_superuser=False, is_active=True)
+        .distinct()
+        .order_by("username")
+    )
+
+
 def may_host(user: object, reservation: Reservation) -> bool:
     """Whether `user` may have `reservation`'s start link (rule 13, `rules.may_host`): one
     query for the user's role in the booking's office, one for the counselor's user."""
@@ -151,8 +169,9 @@ def may_host(user: object, reservation: Reservation) -> bool:
 def office_rules(office: Office, first: date, last: date) -> rules.OfficeRules:
     """The office's rules with the closures and overrides that matter for `first`..`last`.
 
-    One query: the weekly windows, the closures and the overrides as one union of rows
-    (kind, date, weekday, start, end, capacity).
+    One query: the weekly windows, the closures, the overrides and the counselors' rota
+    (their weekly duty and its exceptions, rule 4) as one union of rows (kind, date,
+    weekday, start, end, capacity or counselor).
     """
     none_date = Value(None, output_field=DateField())
     none_int = Value(None, output_field=IntegerField())
@@ -175,17 +194,60 @@ def office_rules(office: Office, first: date, last: date) -> rules.OfficeRules:
         .values_list("kind", "date", "no_weekday", "start_time", "no_end", "capacity")
         .order_by()
     )
+    # Rule 4: the active counselors' weekly duty and their exceptions in the range; the
+    # last column carries the counselor's id.
+    duties = (
+        DutyWindow.objects.filter(counselor__office=office, counselor__is_active=True)
+        .annotate(kind=Value("d"), day=none_date)
+        .values_list("kind", "day", "weekday", "start_time", "end_time", "counselor_id")
+        .order_by()
+    )
+    changes = (
+        DutyException.objects.filter(
+            counselor__office=office, counselor__is_active=True, date__gte=first, date__lte=last
+        )
+        .annotate(
+            row=Case(
+                When(kind=DutyExceptionKind.EXTRA, then=Value("e")),
+                default=Value("x"),
+            ),
+            no_weekday=none_int,
+        )
+        .values_list("row", "date", "no_weekday", "start_time", "end_time", "counselor_id")
+        .order_by()
+    )
     found: list[rules.Window] = []
     closed: set[date] = set()
     overridden: dict[tuple[date, time], int] = {}
-    rows = windows.union(closures, overrides, all=True).order_by()
-    for kind, day, weekday, start, end, capacity in rows:
+    found_duties: list[rules.Duty] = []
+    found_changes: list[rules.DutyChange] = []
+    rows = windows.union(closures, overrides, duties, changes, all=True).order_by()
+    for kind, day, weekday, start, end, number in rows:
         if kind == "w":
-            found.append(rules.Window(weekday, start, end, capacity))
+            found.append(rules.Window(weekday, start, end, number))
         elif kind == "c":
             closed.add(day)
+        elif kind == "o":
+            overridden[(day, start)] = number
+        elif kind == "d":
+            found_duties.append(rules.Duty(number, weekday, start, end))
         else:
-            overridden[(day, start)] = capacity
+            found_changes.append(rules.DutyChange(number, day, kind == "e", start, end))
+    # An office has a rota once a counselor has weekly duty; until then its places are the
+    # windows' capacities, as in a fresh install (rule 4).
+    rota = (
+        rules.Rota(
+            duties=tuple(sorted(found_duties, key=lambda d: (d.counselor, d.weekday, d.start))),
+            changes=tuple(
+                sorted(
+                    found_changes,
+                    key=lambda c: (c.day, c.counselor, c.start or time.min, c.on_duty),
+                )
+            ),
+        )
+        if found_duties
+        else None
+    )
     return rules.OfficeRules(
         windows=tuple(sorted(found, key=lambda w: (w.weekday, w.start))),
         slot_minutes=office.slot_minutes,
@@ -193,7 +255,111 @@ def office_rules(office: Office, first: date, last: date) -> rules.OfficeRules:
         horizon_days=office.horizon_days,
         closures=frozenset(closed),
         capacity_overrides=overridden,
+        rota=rota,
     )
+
+
+ROTA_PREVIEW_DAYS = 14
+
+
+@dataclass(frozen=True)
+class RotaSlot:
+    """One slot of the rota preview: who is on duty, the places, what is held."""
+
+    start: datetime
+    end: datetime
+    counselors: tuple[str, ...]  # display names, in name order
+    places: int
+    held: int
+    overridden: bool  # a date's capacity lowered or closed it
+
+
+@dataclass(frozen=True)
+class RotaDay:
+    day: date
+    closed: rules.ClosedReason | None
+    slots: tuple[RotaSlot, ...]
+
+
+def rota_preview(office: Office, first: date, days: int = ROTA_PREVIEW_DAYS) -> list[RotaDay]:
+    """Who is on duty in each slot of `first` and the following days (rule 4), with the
+    places and the closures: three queries whatever the number of counselors and days."""
+    last = first + timedelta(days=days - 1)
+    office_rules_ = office_rules(office, first, last)
+    names = dict(Counselor.objects.filter(office=office).values_list("pk", "display_name"))
+    held = booked_counts(office, first, last)
+    preview = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        slots = tuple(
+            RotaSlot(
+                start=slot.start,
+                end=slot.end,
+                counselors=tuple(sorted(names[c] for c in slot.counselors if c in names)),
+                places=slot.capacity,
+                held=held.get(slot.start, 0),
+                overridden=(day, slot.start.time()) in office_rules_.capacity_overrides,
+            )
+            for slot in rules.planned_slots(day, office_rules_)
+        )
+        preview.append(
+            RotaDay(day=day, closed=rules.closed_reason(day, office_rules_), slots=slots)
+        )
+    return preview
+
+
+@dataclass(frozen=True)
+class SlotCover:
+    """Who could take a booking in its slot (rule 4): the counselors on duty, those of them
+    with no other active booking in it, and the sessions each has that day."""
+
+    on_duty: frozenset[int]
+    free: frozenset[int]
+    sessions_that_day: dict[int, int]
+
+
+def slot_cover(reservation: Reservation, office_rules_: rules.OfficeRules) -> SlotCover:
+    """The `SlotCover` of the booking's slot, the booking itself left out: one query,
+    whatever the number of counselors and bookings (none without a rota)."""
+    if office_rules_.rota is None:
+        return SlotCover(on_duty=frozenset(), free=frozenset(), sessions_that_day={})
+    slot = reservation.slot
+    start, end = slot.starts_at.astimezone(rules.TOKYO), slot.ends_at.astimezone(rules.TOKYO)
+    on_duty = rules.on_duty(start.date(), start.time(), end.time(), office_rules_.rota)
+    day_start = datetime.combine(start.date(), datetime.min.time(), tzinfo=rules.TOKYO)
+    rows = (
+        Reservation.objects.filter(
+            office_id=reservation.office_id,
+            counselor__isnull=False,
+            slot__starts_at__gte=day_start,
+            slot__starts_at__lt=day_start + timedelta(days=1),
+        )
+        .exclude(status__in=rules.WITHDRAWN_STATUSES)
+        .exclude(pk=reservation.pk)
+        .values("counselor_id")
+        .annotate(
+            sessions=Count("id"),
+            here=Count("id", filter=Q(slot_id=slot.pk, status__in=list(rules.ACTIVE_STATUSES))),
+        )
+        .order_by()
+    )
+    sessions: dict[int, int] = {}
+    busy: set[int] = set()
+    for row in rows:
+        sessions[row["counselor_id"]] = row["sessions"]
+        if row["here"]:
+            busy.add(row["counselor_id"])
+    return SlotCover(
+        on_duty=on_duty, free=rules.free_counselors(on_duty, busy), sessions_that_day=sessions
+    )
+
+
+def counselors_free_for(reservation: Reservation) -> list[Counselor]:
+    """The counselors staff may give this booking to (rule 4): on duty in its slot and free
+    there, by name; three queries."""
+    start = reservation.slot.starts_at.astimezone(rules.TOKYO).date()
+    cover = slot_cover(reservation, office_rules(reservation.office, start, start))
+    return list(Counselor.objects.filter(pk__in=cover.free).order_by("display_name", "pk"))
 
 
 def held_by_slot(office: Office, first: date, last: date) -> QuerySet:
@@ -754,29 +920,9 @@ def bookings_of_day(bookings: QuerySet[Reservation], day: date) -> QuerySet[Rese
     )
 
 
-def office_rota(
-    office: Office, first: date, last: date
-) -> tuple[list[Counselor], rules.Rota | None]:
-    """The office's active counselors and their duty in `first`..`last` as plain data (rule
-    4); no rota (None) for an office without counselor records. Three queries."""
-    counselors = list(Counselor.objects.filter(office=office, is_active=True))
-    if not counselors:
-        return [], None
-    duties = tuple(
-        rules.Duty(counselor=c, weekday=w, start=s, end=e)
-        for c, w, s, e in DutyWindow.objects.filter(counselor__in=counselors).values_list(
-            "counselor_id", "weekday", "start_time", "end_time"
-        )
-    )
-    changes = tuple(
-        rules.DutyChange(
-            counselor=c, day=d, on_duty=kind == DutyExceptionKind.EXTRA, start=s, end=e
-        )
-        for c, d, kind, s, e in DutyException.objects.filter(
-            counselor__in=counselors, date__gte=first, date__lte=last
-        ).values_list("counselor_id", "date", "kind", "start_time", "end_time")
-    )
-    return counselors, rules.Rota(duties=duties, changes=changes)
+def office_counselors(office: Office) -> list[Counselor]:
+    """The office's active counselors, in the order staff pages list them (one query)."""
+    return list(Counselor.objects.filter(office=office, is_active=True))
 
 
 def counselor_by_calendar_token(token: str) -> Counselor | None:

@@ -1,9 +1,9 @@
 """One function per business action on bookings. Views, admin, commands and tasks call these.
 
 Each service runs in one transaction, locks what it is about to change (in one fixed order
-everywhere: person, then booking, then slot), re-checks the rules after the lock, writes,
-records an
-event, and enqueues the follow-up work (mail, Zoom) in the same transaction through
+everywhere: person, then the office's counselors, then booking, then slot; see
+docs/architecture.md), re-checks the rules after the lock, writes, records an event, and
+enqueues the follow-up work (mail, Zoom) in the same transaction through
 the outbox (`_follow_up`), so the work is neither lost nor sent for a change
 that rolled back.
 """
@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
@@ -41,6 +42,8 @@ from reservations.models import (
     Closure,
     Companion,
     Counselor,
+    DutyException,
+    DutyWindow,
     EmailKind,
     EmailStatus,
     EventKind,
@@ -56,6 +59,7 @@ from reservations.models import (
     SeekerLock,
     SessionWindow,
     Slot,
+    StaffMembership,
 )
 from reservations.rules import Status
 
@@ -129,7 +133,11 @@ def _follow_up(reservation: Reservation, event: ReservationEvent) -> None:
             meeting_sync_enqueue(reservation)
         return
     if event.kind == EventKind.NOTE:
-        if event.details.get("action") == "meeting_retry" and is_zoom:
+        action = event.details.get("action")
+        if action == "meeting_retry" and is_zoom:
+            meeting_sync_enqueue(reservation)
+        # Rule 13: the meeting follows the booking to the new counselor's Zoom user.
+        if action == "reassigned" and is_zoom and reservation.status == Status.CONFIRMED:
             meeting_sync_enqueue(reservation)
         return
     target = event.to_status
@@ -205,6 +213,59 @@ def _lock_reservation(reservation: Reservation) -> Reservation:
         .get(pk=reservation.pk)
     )
     return locked
+
+
+def _lock_counselors(office_id: int) -> None:
+    """Lock the office's counselor rows, in id order, one query (rule 4).
+
+    Every service that assigns a counselor or changes the rota takes these first (after the
+    person): the rota read after it is the one in force, and no two assignments in the
+    office interleave, so no counselor gets two bookings in a slot and no booking keeps a
+    counselor who has just gone on leave.
+    """
+    list(
+        Counselor.objects.select_for_update(of=("self",))
+        .filter(office_id=office_id)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _choose_counselor(
+    reservation: Reservation, office_rules: rules.OfficeRules, chosen: Counselor | None
+) -> int | None:
+    """The counselor to take the booking (rule 4): staff's choice if free in the slot, else
+    `rules.pick_counselor`; None in an office without a rota. Refuses if nobody is free."""
+    if office_rules.rota is None:
+        if chosen is not None:
+            raise ReservationError(
+                _("このハローワークには勤務表がないため、相談員を選べません。"),
+                code="counselor",
+            )
+        return None
+    cover = selectors.slot_cover(reservation, office_rules)
+    if chosen is not None:
+        if chosen.pk not in cover.on_duty:
+            raise ReservationError(
+                _("%(name)s さんはこの日時に勤務していません。") % {"name": chosen.display_name},
+                code="counselor",
+            )
+        if chosen.pk not in cover.free:
+            raise ReservationError(
+                _("%(name)s さんはこの日時にほかの相談があります。")
+                % {"name": chosen.display_name},
+                code="counselor",
+            )
+        return chosen.pk
+    picked = rules.pick_counselor(cover.free, cover.sessions_that_day)
+    if picked is None:
+        raise ReservationError(
+            _(
+                "この日時に手の空いている相談員がいません。日時を変更するか、勤務表を確認してください。"
+            ),
+            code="no_counselor_free",
+        )
+    return picked
 
 
 def _held(slot_row: Slot) -> int:
@@ -473,21 +534,25 @@ def reservation_confirm(
     reason: str = "",
     meeting_url: str = "",
     meeting_passcode: str = "",
+    counselor: Counselor | None = None,
     now: datetime | None = None,
 ) -> Reservation:
     """Staff confirm a request (Art. 6(3)); Zoom meetings are then made by the queue.
 
     After the day-before deadline (rule 5) a reason is required, and a request the sweep
-    already expired can still be confirmed if its place is free.
+    already expired can still be confirmed if its place is free. Once the office has a rota
+    the booking is assigned to `counselor`, or to the one `rules.pick_counselor` picks, on
+    duty and free in the slot (rule 4); with nobody free it is refused.
     """
     now = now or timezone.now()
     with transaction.atomic():
-        current = Reservation.objects.values("status", "seeker_number", "email").get(
+        current = Reservation.objects.values("status", "seeker_number", "email", "office_id").get(
             pk=reservation.pk
         )
         if current["status"] == Status.EXPIRED:
             # Taking the place back checks the person's limit: person before booking.
             _lock_person(seeker_number=current["seeker_number"], email=current["email"])
+        _lock_counselors(current["office_id"])
         reservation = _lock_reservation(reservation)
         _check_transition(reservation, Status.CONFIRMED)
         if now >= reservation.slot.starts_at:
@@ -500,6 +565,11 @@ def reservation_confirm(
             )
         if reservation.status == Status.EXPIRED:
             _reclaim_place(reservation, now=now)
+        # Read under the counselors' locks: the rota in force now (rule 4).
+        reservation.counselor_id = _choose_counselor(
+            reservation, _rules_for(reservation.office, reservation.slot.starts_at), counselor
+        )
+        reservation.needs_reassignment = False
         if reservation.platform == Platform.TELEOFFICE:
             meeting_url = meeting_url.strip()
             meeting_passcode = meeting_passcode.strip()
@@ -526,6 +596,8 @@ def reservation_confirm(
                 "meeting_join_url",
                 "meeting_passcode",
                 "meeting_error",
+                "counselor",
+                "needs_reassignment",
                 "updated_at",
             ]
         )
@@ -555,7 +627,10 @@ def _finish(
 ) -> Reservation:
     previous = reservation.status
     reservation.status = target
-    reservation.save(update_fields=["status", "updated_at"])
+    if target not in rules.ACTIVE_STATUSES:
+        # A booking that has ended or been withdrawn needs no other counselor (要再割当).
+        reservation.needs_reassignment = False
+    reservation.save(update_fields=["status", "needs_reassignment", "updated_at"])
     _record(
         reservation,
         kind=EventKind.STATUS,
@@ -730,16 +805,26 @@ def reservation_move(
     reason: str = "",
     now: datetime | None = None,
 ) -> Reservation:
-    """Staff move a requested or confirmed booking to another open slot; the seeker is told."""
+    """Staff move a requested or confirmed booking to another open slot; the seeker is told.
+
+    A confirmed booking keeps its counselor if they are free in the new slot, else goes to
+    the one `rules.pick_counselor` picks there (rule 4).
+    """
     now = now or timezone.now()
     office = reservation.office
-    office_rules = _rules_for(office, new_start)
-    target = rules.find_slot(new_start, office_rules)
-    if target is None:
-        raise ReservationError(_("移動先は開いている相談枠から選んでください。"), code="not_a_slot")
-    if target.start <= now:
-        raise ReservationError(_("移動先には、これからの日時を選んでください。"), code="too_late")
     with transaction.atomic():
+        _lock_counselors(office.pk)
+        # Read under the counselors' locks: the places of the new slot follow the rota.
+        office_rules = _rules_for(office, new_start)
+        target = rules.find_slot(new_start, office_rules)
+        if target is None:
+            raise ReservationError(
+                _("移動先は開いている相談枠から選んでください。"), code="not_a_slot"
+            )
+        if target.start <= now:
+            raise ReservationError(
+                _("移動先には、これからの日時を選んでください。"), code="too_late"
+            )
         reservation = _lock_reservation(reservation)
         if not rules.can_move(reservation.status):
             raise TransitionNotAllowed(
@@ -764,8 +849,28 @@ def reservation_move(
             raise SlotFull(_("移動先の日時は満席です。"))
         old_start = reservation.slot.starts_at
         reservation.slot = slot_row
+        if reservation.counselor_id is not None or (
+            reservation.status == Status.CONFIRMED and office_rules.rota is not None
+        ):
+            cover = selectors.slot_cover(reservation, office_rules)
+            reservation.counselor_id = (
+                reservation.counselor_id
+                if reservation.counselor_id in cover.free
+                else rules.pick_counselor(cover.free, cover.sessions_that_day)
+            )
+            if reservation.counselor_id is None:
+                raise SlotFull(_("移動先の日時に手の空いている相談員がいません。"))
+        reservation.needs_reassignment = False
         reservation.reminder_sent_at = None
-        reservation.save(update_fields=["slot", "reminder_sent_at", "updated_at"])
+        reservation.save(
+            update_fields=[
+                "slot",
+                "counselor",
+                "needs_reassignment",
+                "reminder_sent_at",
+                "updated_at",
+            ]
+        )
         _record(
             reservation,
             kind=EventKind.MOVED,
@@ -781,6 +886,281 @@ def reservation_move(
             },
         )
     return reservation
+
+
+def reservation_reassign(
+    *,
+    reservation: Reservation,
+    counselor: Counselor,
+    actor: AbstractBaseUser | None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Reservation:
+    """Staff give a confirmed booking to another counselor on duty and free in its slot
+    (rule 4); a Zoom meeting moves to that counselor's Zoom user (rule 13)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        _lock_counselors(reservation.office_id)
+        reservation = _lock_reservation(reservation)
+        if reservation.status != Status.CONFIRMED:
+            raise TransitionNotAllowed(
+                _("「%(current)s」の予約は担当を変えられません。")
+                % {"current": Status(reservation.status).label}
+            )
+        if not rules.can_reassign(reservation.status, reservation.slot.starts_at, now):
+            raise ReservationError(
+                _("開始時刻を過ぎた相談の担当は変えられません。"), code="too_late"
+            )
+        if counselor.pk == reservation.counselor_id:
+            raise ReservationError(_("今と同じ相談員です。"), code="counselor")
+        previous = reservation.counselor_id
+        reservation.counselor_id = _choose_counselor(
+            reservation, _rules_for(reservation.office, reservation.slot.starts_at), counselor
+        )
+        reservation.needs_reassignment = False
+        reservation.save(update_fields=["counselor", "needs_reassignment", "updated_at"])
+        _record_reassignment(
+            reservation, previous=previous, now=now, actor=actor, reason=reason.strip()
+        )
+    return reservation
+
+
+def _record_reassignment(
+    reservation: Reservation,
+    *,
+    previous: int | None,
+    now: datetime,
+    actor: AbstractBaseUser | None,
+    reason: str = "",
+) -> None:
+    _record(
+        reservation,
+        kind=EventKind.NOTE,
+        from_status=reservation.status,
+        to_status=reservation.status,
+        now=now,
+        actor=actor,
+        actor_kind=ActorKind.STAFF if actor is not None else ActorKind.SYSTEM,
+        reason=reason,
+        details={
+            "action": "reassigned",
+            "from_counselor": previous,
+            "to_counselor": reservation.counselor_id,
+        },
+    )
+
+
+# --- Counselors and their duty (rule 4) --------------------------------------------------
+#
+# Each of these locks the office's counselors first (`_lock_counselors`), changes the rota,
+# and then looks at the bookings already assigned from now on: a booking whose counselor is
+# no longer on duty goes to another counselor free in its slot, or is flagged 要再割当 for a
+# supervisor to move or cancel (`rules.reassign_off_duty`).
+
+
+@dataclass(frozen=True)
+class RotaFollowUp:
+    """What a change of the rota did to bookings already assigned."""
+
+    reassigned: int = 0
+    needs_reassignment: int = 0
+
+
+def _rota_changed(
+    office: Office,
+    *,
+    actor: AbstractBaseUser | None,
+    now: datetime,
+    days: Iterable[date] | None = None,
+) -> RotaFollowUp:
+    """Reassign or flag the office's assigned bookings from `now` (on `days` only, if given)
+    whose counselor the rota no longer has on duty; unflag those whose counselor is back."""
+    _availability_changed(office.pk)
+    bookings = Reservation.objects.filter(
+        office=office,
+        status=Status.CONFIRMED,
+        counselor__isnull=False,
+        slot__starts_at__gt=now,
+    )
+    if days is not None:
+        days = sorted(set(days))
+        if not days:
+            return RotaFollowUp()
+        day_filter = Q()
+        for day in days:
+            start = datetime.combine(day, datetime.min.time(), tzinfo=rules.TOKYO)
+            day_filter |= Q(slot__starts_at__gte=start, slot__starts_at__lt=start + timedelta(1))
+        bookings = bookings.filter(day_filter)
+    rows = list(
+        bookings.values_list(
+            "pk", "counselor_id", "slot__starts_at", "slot__ends_at", "needs_reassignment"
+        )
+    )
+    if not rows:
+        return RotaFollowUp()
+    assignments = [
+        rules.Assignment(booking=pk, counselor=c, start=start, end=end)
+        for pk, c, start, end, _flag in rows
+    ]
+    first = min(a.start for a in assignments).astimezone(rules.TOKYO).date()
+    last = max(a.start for a in assignments).astimezone(rules.TOKYO).date()
+    rota = selectors.office_rules(office, first, last).rota or rules.Rota()
+    plan = rules.reassign_off_duty(assignments, rota)
+    flagged = {pk for pk, _c, _s, _e, flag in rows if flag}
+    off = {a.booking for a in rules.off_duty(assignments, rota)}
+    # Back on duty (a leave withdrawn): nothing left to reassign.
+    Reservation.objects.filter(pk__in=flagged - off).update(
+        needs_reassignment=False, updated_at=now
+    )
+    Reservation.objects.filter(pk__in=plan.stranded - flagged).update(
+        needs_reassignment=True, updated_at=now
+    )
+    moved = (
+        Reservation.objects.select_for_update(of=("self",))
+        .filter(pk__in=list(plan.moved), status=Status.CONFIRMED)
+        .select_related("slot", "office")
+        .order_by("pk")
+    )
+    for reservation in moved:
+        previous = reservation.counselor_id
+        reservation.counselor_id = plan.moved[reservation.pk]
+        reservation.needs_reassignment = False
+        reservation.save(update_fields=["counselor", "needs_reassignment", "updated_at"])
+        _record_reassignment(
+            reservation,
+            previous=previous,
+            now=now,
+            actor=actor,
+            reason=_("勤務表の変更による自動の割当て"),
+        )
+    if plan.stranded:
+        logger.info("office %s: %s bookings need reassignment", office.pk, len(plan.stranded))
+    return RotaFollowUp(reassigned=len(plan.moved), needs_reassignment=len(plan.stranded))
+
+
+def _counselor_error(exc: ValidationError) -> ReservationError:
+    """A model's validation error as a ReservationError whose `code` names the field."""
+    field, messages = next(iter(exc.message_dict.items()))
+    return ReservationError(" ".join(messages), code=field if field != "__all__" else "invalid")
+
+
+def counselor_save(
+    *,
+    counselor: Counselor,
+    actor: AbstractBaseUser | None = None,
+    now: datetime | None = None,
+) -> RotaFollowUp:
+    """Save a counselor's profile (rule 4, 13): the staff member must work in the office;
+    taking one off counselling reassigns or flags their bookings from now on."""
+    now = now or timezone.now()
+    counselor.display_name = counselor.display_name.strip()
+    counselor.zoom_user = counselor.zoom_user.strip()
+    counselor.languages = ",".join(
+        code.strip().lower() for code in counselor.languages.split(",") if code.strip()
+    )
+    try:
+        counselor.full_clean()
+    except ValidationError as exc:
+        raise _counselor_error(exc) from exc
+    if counselor.zoom_user and not rules.is_zoom_user(counselor.zoom_user):
+        raise ReservationError(
+            _("Zoomユーザーはメールアドレスか、Zoom のユーザーIDで入力してください。"),
+            code="zoom_user",
+        )
+    if not rules.are_language_codes(counselor.languages):
+        raise ReservationError(
+            _("言語コードをコンマで区切って入力してください（例: ja,pt-br）。"), code="languages"
+        )
+    if not StaffMembership.objects.filter(
+        user_id=counselor.user_id, office_id=counselor.office_id
+    ).exists():
+        raise ReservationError(_("このハローワークの職員を選んでください。"), code="user")
+    with transaction.atomic():
+        _lock_counselors(counselor.office_id)
+        counselor.save()
+        return _rota_changed(counselor.office, actor=actor, now=now)
+
+
+def duty_windows_save(
+    *,
+    counselor: Counselor,
+    windows: Iterable[tuple[int, time, time]],
+    actor: AbstractBaseUser | None = None,
+    now: datetime | None = None,
+) -> RotaFollowUp:
+    """Replace a counselor's weekly duty with `windows` (weekday, start, end) (rule 4)."""
+    now = now or timezone.now()
+    windows = sorted(set(windows))
+    problem = rules.duty_problem(windows)
+    if problem is not None:
+        raise ReservationError(_duty_problem_message(problem), code="duty_windows")
+    with transaction.atomic():
+        _lock_counselors(counselor.office_id)
+        DutyWindow.objects.filter(counselor=counselor).delete()
+        DutyWindow.objects.bulk_create(
+            DutyWindow(counselor=counselor, weekday=weekday, start_time=start, end_time=end)
+            for weekday, start, end in windows
+        )
+        return _rota_changed(counselor.office, actor=actor, now=now)
+
+
+def _duty_problem_message(problem: str) -> str:
+    return {
+        "weekday": _("曜日を選んでください。"),
+        "order": _("終了時刻は開始時刻より後にしてください。"),
+        "overlap": _("同じ曜日の勤務時間帯が重なっています。"),
+    }[problem]
+
+
+def duty_exception_save(
+    *,
+    exception: DutyException,
+    actor: AbstractBaseUser | None = None,
+    now: datetime | None = None,
+) -> RotaFollowUp:
+    """Save a dated exception to a counselor's duty: leave, training or an extra shift
+    (rule 4). Bookings it takes the counselor away from go to another counselor free in
+    their slot, else are flagged 要再割当."""
+    now = now or timezone.now()
+    if (exception.start_time is None) != (exception.end_time is None):
+        raise ReservationError(
+            _("開始時刻と終了時刻は両方入力するか、終日なら両方空けてください。"),
+            code="end_time",
+        )
+    if exception.start_time is not None and not exception.start_time < exception.end_time:
+        raise ReservationError(_("終了時刻は開始時刻より後にしてください。"), code="end_time")
+    try:
+        exception.full_clean()
+    except ValidationError as exc:
+        raise _counselor_error(exc) from exc
+    counselor = exception.counselor
+    with transaction.atomic():
+        _lock_counselors(counselor.office_id)
+        before = (
+            DutyException.objects.filter(pk=exception.pk).values_list("date", flat=True).first()
+            if exception.pk
+            else None
+        )
+        exception.save()
+        days = {exception.date} | ({before} if before else set())
+        return _rota_changed(counselor.office, actor=actor, now=now, days=days)
+
+
+def duty_exception_delete(
+    *,
+    exception: DutyException,
+    actor: AbstractBaseUser | None = None,
+    now: datetime | None = None,
+) -> RotaFollowUp:
+    """Withdraw a dated exception (rule 4): a leave withdrawn unflags bookings, an extra
+    shift withdrawn reassigns or flags its bookings."""
+    now = now or timezone.now()
+    counselor = exception.counselor
+    with transaction.atomic():
+        _lock_counselors(counselor.office_id)
+        day = exception.date
+        exception.delete()
+        return _rota_changed(counselor.office, actor=actor, now=now, days=[day])
 
 
 @dataclass(frozen=True)
@@ -896,8 +1276,10 @@ def reservation_book_next(
         recorded_by=actor,
     )
     with transaction.atomic():
-        # Lock order as everywhere: person, then booking, then slot.
+        # Lock order as everywhere: person, counselors (confirming assigns one), booking, slot.
         _lock_person(seeker_number=source_reservation.seeker_number, email=source_reservation.email)
+        if confirm:
+            _lock_counselors(source_reservation.office_id)
         source = _lock_reservation(source_reservation)
         if not rules.can_book_next(source.status, anonymized=source.anonymized_at is not None):
             raise ReservationError(

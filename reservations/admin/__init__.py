@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from reservations.admin import (  # noqa: F401 - each module registers its admin
     calendar_days,
+    counselor,
     office,
     records,
     reservation,

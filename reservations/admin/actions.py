@@ -27,7 +27,13 @@ from django.utils.translation import gettext_lazy as _
 from consent.selectors import terms_in_force
 from reservations import services
 from reservations.admin.common import Outcome, booking_label, report
-from reservations.admin.forms import BookNextForm, ConfirmForm, MoveForm, ReasonForm
+from reservations.admin.forms import (
+    BookNextForm,
+    ConfirmForm,
+    MoveForm,
+    ReasonForm,
+    ReassignForm,
+)
 from reservations.errors import ReservationError, WorkError
 from reservations.models import (
     MeetingState,
@@ -66,6 +72,7 @@ def _confirm(reservation: Reservation, actor: AbstractBaseUser, form: ConfirmFor
         reason=form.reason_value(),
         meeting_url=url,
         meeting_passcode=passcode,
+        counselor=form.counselor_value(),
     )
 
 
@@ -317,6 +324,50 @@ def move_view(model_admin: ModelAdmin, request: HttpRequest, object_id: str) -> 
             model_admin,
             request,
             title=gettext("日時を変更する"),
+            original=reservation,
+            reservations=[reservation],
+            form=form,
+            next_url=next_url,
+        ),
+    )
+
+
+def reassign_view(model_admin: ModelAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
+    """Give one confirmed booking to another counselor free in its slot (rule 4)."""
+    if not model_admin.has_change_permission(request):
+        raise PermissionDenied
+    reservation = get_object_or_404(
+        model_admin.get_queryset(request).select_related("slot", "office", "counselor"),
+        pk=object_id,
+    )
+    change_url = reverse("admin:reservations_reservation_change", args=[reservation.pk])
+    next_url = _safe_next(request, change_url)
+    form = ReassignForm(request.POST if request.method == "POST" else None, reservation=reservation)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.reservation_reassign(
+                reservation=reservation,
+                counselor=form.chosen(),
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+        except ReservationError as refusal:
+            form.add_error("counselor", refusal.message)
+        else:
+            messages.success(
+                request,
+                f"{booking_label(reservation)}: "
+                + gettext("担当を%(name)sさんに変えました。")
+                % {"name": form.chosen().display_name},
+            )
+            return HttpResponseRedirect(next_url)
+    return TemplateResponse(
+        request,
+        "reservations/admin/reservation_reassign.html",
+        admin_context(
+            model_admin,
+            request,
+            title=gettext("担当の相談員を変える"),
             original=reservation,
             reservations=[reservation],
             form=form,

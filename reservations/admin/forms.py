@@ -23,6 +23,7 @@ from reservations.forms import parse_slot_value, slot_value
 from reservations.models import (
     CapacityOverride,
     Closure,
+    Counselor,
     Office,
     Platform,
     Reservation,
@@ -126,9 +127,30 @@ class ConfirmForm(forms.Form):
                 (reservation, self[f"url_{reservation.pk}"], self[f"passcode_{reservation.pk}"])
             )
 
+        # Rule 4: one request in an office with a rota: staff may choose who takes it.
+        if len(pending) == 1 and reservations[0].office.counselors.exists():
+            free = selectors.counselors_free_for(pending[0])
+            self.fields["counselor"] = forms.TypedChoiceField(
+                label=_("担当の相談員"),
+                choices=[
+                    ("", gettext("自動（その日の相談が少ない相談員）")),
+                    *((c.pk, c.display_name) for c in free),
+                ],
+                coerce=int,
+                empty_value=None,
+                required=False,
+                help_text=_("この日時に勤務していて、ほかの相談がない相談員だけを表示しています。"),
+            )
+            self.free_counselors = {c.pk: c for c in free}
+
     @property
     def has_inputs(self) -> bool:
         return bool(self.fields)
+
+    def counselor_value(self) -> Counselor | None:
+        """The counselor staff chose, or None to let the service pick (rule 4)."""
+        chosen = self.cleaned_data.get("counselor") if "counselor" in self.fields else None
+        return self.free_counselors.get(chosen) if chosen is not None else None
 
     def reason_value(self) -> str:
         return self.cleaned_data.get("reason", "") if self.needs_reason else ""
@@ -158,6 +180,36 @@ class MoveForm(forms.Form):
         choices = open_slot_choices(reservation.office, now, exclude=[reservation.slot.starts_at])
         self.fields["new_start"].choices = [("", gettext("日時を選んでください")), *choices]
         self.has_choices = bool(choices)
+
+
+class ReassignForm(forms.Form):
+    """Giving a confirmed booking to another counselor free in its slot (rule 4)."""
+
+    counselor = forms.TypedChoiceField(label=_("新しい担当の相談員"), coerce=int)
+    reason = forms.CharField(
+        label=_("担当を変える理由"),
+        help_text=_("記録に残ります。申込者へのお知らせはありません。"),
+        max_length=REASON_MAX,
+        required=False,
+        widget=_REASON_WIDGET,
+    )
+
+    def __init__(self, *args: object, reservation: Reservation, **kwargs: object):
+        super().__init__(*args, **kwargs)
+        free = [
+            c
+            for c in selectors.counselors_free_for(reservation)
+            if c.pk != reservation.counselor_id
+        ]
+        self.free_counselors = {c.pk: c for c in free}
+        self.fields["counselor"].choices = [
+            ("", gettext("相談員を選んでください")),
+            *((c.pk, c.display_name) for c in free),
+        ]
+        self.has_choices = bool(free)
+
+    def chosen(self) -> Counselor:
+        return self.free_counselors[self.cleaned_data["counselor"]]
 
 
 class BookNextForm(forms.Form):

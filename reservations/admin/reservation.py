@@ -119,6 +119,7 @@ _BUTTON_ORDER = (
     rules.BookingAction.MOVE,
     rules.BookingAction.CANCEL,
     rules.BookingAction.BOOK_NEXT,
+    rules.BookingAction.REASSIGN,
 )
 # Actions that need nothing typed: the button posts at once.
 _ONE_CLICK = frozenset(
@@ -570,6 +571,7 @@ class ReservationAdmin(scope.OfficeScopedAdmin):
             Action.START_MEETING: ("start", gettext("Zoom で相談を開始（ホスト）")),
             Action.MOVE: ("move", gettext("日時を変更する")),
             Action.BOOK_NEXT: ("book_next", gettext("次回の予約を作成する")),
+            Action.REASSIGN: ("reassign", gettext("担当の相談員を変える")),
         }
         # Zoom confirmations need nothing typed unless late (rule 5): one click.
         quick_confirm = obj.platform == Platform.ZOOM and not rules.is_late_confirmation(start, now)
@@ -582,6 +584,9 @@ class ReservationAdmin(scope.OfficeScopedAdmin):
             if action == Action.START_MEETING and not selectors.may_host(request.user, obj):
                 continue  # rule 13: the start link is the assigned counselor's and supervisors'
 
+            # Rule 4: only a booking assigned to a counselor (an office with a rota).
+            if action == Action.REASSIGN and obj.counselor_id is None:
+                continue
             if action in pages:
                 page, label = pages[action]
                 url = reverse(f"admin:reservations_reservation_{page}", args=[obj.pk])
@@ -594,6 +599,14 @@ class ReservationAdmin(scope.OfficeScopedAdmin):
                     "primary": action in (Action.CONFIRM, Action.ATTENDED),
                 }
             buttons.append(button)
+            if action == Action.CONFIRM and button["post"] and obj.office.counselors.exists():
+                # The one click lets the service pick; this page lets staff choose (rule 4).
+                buttons.append(
+                    {
+                        "label": gettext("担当を選んで確定する"),
+                        "url": reverse("admin:reservations_reservation_act", args=[obj.pk, action]),
+                    }
+                )
         for button in buttons:
             button.setdefault("post", False)
             button["next"] = here
@@ -719,6 +732,11 @@ class ReservationAdmin(scope.OfficeScopedAdmin):
                 "<record_id:object_id>/move/",
                 wrap(lambda request, object_id: actions.move_view(self, request, object_id)),
                 name="reservations_reservation_move",
+            ),
+            path(
+                "<record_id:object_id>/reassign/",
+                wrap(lambda request, object_id: actions.reassign_view(self, request, object_id)),
+                name="reservations_reservation_reassign",
             ),
             path(
                 "<record_id:object_id>/book-next/",

@@ -103,11 +103,11 @@ def confirmation_due_before(office: Office | None, now: datetime | None = None) 
 def counselor_board(office: Office, scoped: QuerySet[Reservation], day: date) -> Board | None:
     """The day's bookings among `scoped` laid out per slot and counselor; None for an office
     without counselor records, whose day is the one time-ordered list."""
-    counselors, rota = selectors.office_rota(office, day, day)
-    if rota is None:
+    office_rules = selectors.office_rules(office, day, day)
+    if office_rules.rota is None:
         return None
+    counselors = selectors.office_counselors(office)
     bookings = list(selectors.bookings_of_day(scoped, day))
-    office_rules = dataclasses.replace(selectors.office_rules(office, day, day), rota=rota)
     slots = {slot.start: slot for slot in rules.slots_for_day(day, office_rules)}
     assigned = {r.counselor_id for r in bookings if r.counselor_id is not None}
     on_duty_today = set().union(*(slot.counselors for slot in slots.values()))

@@ -2,8 +2,9 @@
 
 Bookings in every status (made through the services, so they carry events and consent
 records like real ones), a staff closure and a capacity override, and two staff logins:
-a counselor (相談員) and a supervisor (管理者). Running it again changes nothing while the
-demo bookings are still current; run later, it adds fresh future bookings.
+a counselor (相談員) and a supervisor (管理者) who both counsel, each with a weekly duty in every
+session window and a fake Zoom user, so that a slot has two places. Running it again changes
+nothing while the demo bookings are still current; run later, it adds fresh future bookings.
 
 Development only: it prints passwords of staff accounts, so it refuses to run unless
 DEBUG is on.
@@ -37,6 +38,7 @@ from reservations.models import (
     CapacityOverride,
     Closure,
     Companion,
+    Counselor,
     Office,
     Platform,
     Reservation,
@@ -196,10 +198,15 @@ class Command(BaseCommand):
             "supervisor", SUPERVISOR_GROUP, also=(COUNSELOR_GROUP,)
         )
         # The office they work in (selectors.offices_of): what the admin shows them.
-        for user, role in ((counselor, StaffRole.COUNSELOR), (supervisor, StaffRole.SUPERVISOR)):
+        for user, role in (
+            (counselor, StaffRole.COUNSELOR),
+            (supervisor, StaffRole.SUPERVISOR),
+        ):
             StaffMembership.objects.update_or_create(
                 user=user, office=target, defaults={"role": role}
             )
+        # The supervisor counsels too, as in a small office: two counselors on duty.
+        self._counselors(target, [counselor, supervisor], now)
         self._office_data(target, now)
         made = self._bookings(target, counselor, now)
         # Past demo requests expire here, as the periodic sweep would do.
@@ -233,6 +240,26 @@ class Command(BaseCommand):
             else:
                 user.groups.add(group)
         return user, password
+
+    def _counselors(self, office: Office, users: list[object], now: datetime) -> None:
+        """Two counselors on duty in every session window, each with their own (fake) Zoom
+        user, so that a slot has two places (rule 4); a rota edited since is left alone."""
+        for number, user in enumerate(users, start=1):
+            counselor = Counselor.objects.filter(office=office, user=user).first()
+            if counselor is not None:
+                continue
+            counselor = Counselor(
+                office=office,
+                user=user,
+                display_name=_("相談員 %(number)s") % {"number": number},
+                zoom_user=f"counselor{number}@example.jp",
+            )
+            services.counselor_save(counselor=counselor, now=now)
+            services.duty_windows_save(
+                counselor=counselor,
+                windows=[(w.weekday, w.start_time, w.end_time) for w in office.windows.all()],
+                now=now,
+            )
 
     def _office_data(self, office: Office, now: datetime) -> None:
         """A staff closure and a two-counselor slot in the coming weeks, once."""
