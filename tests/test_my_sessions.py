@@ -63,8 +63,11 @@ def clock():  # noqa: ANN201
 
 def make_counselor(office, user, name: str) -> Counselor:  # noqa: ANN001
     counselor = Counselor.objects.create(office=office, user=user, display_name=name)
-    for start, end in (("10:00", "12:00"), ("14:00", "16:00")):
-        DutyWindow.objects.create(counselor=counselor, weekday=1, start_time=start, end_time=end)
+    for weekday in range(5):
+        for start, end in (("10:00", "12:00"), ("14:00", "16:00")):
+            DutyWindow.objects.create(
+                counselor=counselor, weekday=weekday, start_time=start, end_time=end
+            )
     return counselor
 
 
