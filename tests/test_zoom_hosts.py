@@ -29,6 +29,7 @@ from reservations.meetings.sync import (
 )
 from reservations.models import (
     Counselor,
+    DutyWindow,
     EmailKind,
     MeetingProblem,
     MeetingState,
@@ -73,11 +74,20 @@ def counselors(two_places, django_user_model, staff_groups) -> tuple[Counselor, 
     made = []
     for name, zoom_user in (("alice", ALICE), ("bob", BOB)):
         user = _staff(django_user_model, staff_groups, office, name, StaffRole.COUNSELOR)
-        made.append(
-            Counselor.objects.create(
-                office=office, user=user, display_name=name.title(), zoom_user=zoom_user
-            )
+        counselor = Counselor.objects.create(
+            office=office, user=user, display_name=name.title(), zoom_user=zoom_user
         )
+        # On duty in every session window: the office's rota gives two places a slot.
+        DutyWindow.objects.bulk_create(
+            DutyWindow(
+                counselor=counselor,
+                weekday=window.weekday,
+                start_time=window.start_time,
+                end_time=window.end_time,
+            )
+            for window in office.windows.all()
+        )
+        made.append(counselor)
     return made[0], made[1]
 
 
@@ -87,11 +97,9 @@ def supervisor(office, django_user_model, staff_groups):  # noqa: ANN201, F811
 
 
 def confirm_for(make_reservation, start: datetime, counselor: Counselor, actor) -> Reservation:
-    """A request confirmed with `counselor` assigned (assignment itself is not tested here)."""
+    """A request confirmed by staff who chose `counselor`."""
     reservation = make_reservation(start)
-    Reservation.objects.filter(pk=reservation.pk).update(counselor=counselor)
-    reservation.refresh_from_db()
-    services.reservation_confirm(reservation=reservation, actor=actor)
+    services.reservation_confirm(reservation=reservation, actor=actor, counselor=counselor)
     reservation.refresh_from_db()
     return reservation
 
