@@ -24,6 +24,8 @@ urlpatterns = [
     path("r/<str:token>/", views.booking, name="booking"),
     path("r/<str:token>/calendar.ics", views.booking_ics, name="booking-ics"),
     path("r/<str:token>/cancel/", views.cancel, name="cancel"),
+    path("r/<str:token>/move/", views.move, name="move"),
+    path("r/<str:token>/move/confirm/", views.move_confirm, name="move-confirm"),
     path("api/slots/", api.slots, name="api-slots"),
     path("zoom/webhook/", webhooks.zoom, name="zoom-webhook"),
 ]
