@@ -8,11 +8,13 @@ from datetime import date, datetime
 
 import pytest
 from django.core import mail
+from django.db import IntegrityError, transaction
 
 from consent import services as consent_services
 from consent.models import ENVIRONMENT_ITEMS, Consent, TermsVersion
 from consent.services import ConsentGiven
 from reservations import selectors, services
+from reservations.admin.common import event_text
 from reservations.models import (
     ActorKind,
     CapacityOverride,
@@ -21,6 +23,7 @@ from reservations.models import (
     EmailKind,
     EventKind,
     MeetingState,
+    Office,
     OutgoingEmail,
     Reservation,
     ZoomMeetingState,
@@ -349,3 +352,36 @@ def test_a_consent_offered_while_it_stands_is_not_recorded_again(book) -> None:
     r = book(THU)
     move(r, FRI, consent=renewed(TermsVersion.objects.get(version="2023-04-01")))
     assert Consent.objects.filter(reservation=r).count() == 1
+
+
+def test_staff_see_the_move_in_the_history(book, counselor) -> None:
+    r = book(THU)
+    services.reservation_confirm(
+        reservation=r, actor=counselor, meeting_url="https://teleoffice.example/r/1", now=NOW
+    )
+    move(r, FRI)
+    event = r.events.get(kind=EventKind.MOVED)
+    text = event_text(event)
+    assert "日時の変更" in text and "再確定が必要" in text
+    assert event.get_actor_kind_display() == "申込者"
+
+
+def test_the_office_setting_is_saved_by_the_service(office) -> None:
+    office.max_seeker_moves = 0
+    services.office_settings_save(office=office)
+    office.refresh_from_db()
+    assert office.max_seeker_moves == 0
+    assert "max_seeker_moves" in services.OFFICE_SETTINGS  # copied to a new office
+
+
+def test_the_database_refuses_more_than_ten_moves(office) -> None:
+    with (
+        pytest.raises(IntegrityError, match="office_seeker_moves_at_most_ten"),
+        transaction.atomic(),
+    ):
+        Office.objects.filter(pk=office.pk).update(max_seeker_moves=11)
+
+
+def test_the_admin_form_offers_the_setting(admin_client, office) -> None:
+    html = admin_client.get(f"/admin/reservations/office/{office.pk}/change/").content.decode()
+    assert 'name="max_seeker_moves"' in html
