@@ -111,6 +111,8 @@ class Office(models.Model):
     max_seeker_moves = models.PositiveSmallIntegerField(
         _("申込者が日時を変更できる回数"),
         default=rules.DEFAULT_MAX_SEEKER_MOVES,
+        # Also in the database: rows written outside the ORM get it too.
+        db_default=rules.DEFAULT_MAX_SEEKER_MOVES,
         validators=[MaxValueValidator(10)],
         help_text=_(
             "1件の予約につき、申込者が専用ページから日時を変更できる回数。"
