@@ -23,6 +23,13 @@ def terms_in_force(office_id: int, now: datetime) -> TermsVersion | None:
     )
 
 
+def latest_consent(reservation_id: int) -> Consent | None:
+    """The latest consent given for a booking: the terms version it stands on now."""
+    return (
+        Consent.objects.filter(reservation_id=reservation_id).order_by("-given_at", "-id").first()
+    )
+
+
 def terms_announced(office_id: int, now: datetime) -> TermsVersion | None:
     """A published version that takes effect later: announced on every page (Art. 13)."""
     return terms_announced_all(office_id, now).first()

@@ -546,3 +546,93 @@ class RequestForm(forms.Form):
             "companion_language": data.get("companion_language") or "",
             "platform": data["platform"],
         }
+
+
+class MoveForm(forms.Form):
+    """The seeker moves their booking (振替, rule 10): the new session and, only when the terms
+    changed since they agreed, their agreement to the version in force (rule 14)."""
+
+    slot = forms.CharField(
+        widget=forms.HiddenInput,
+        error_messages={"required": _("変更先の日時を選んでください。")},
+    )
+    agree_terms = forms.BooleanField(
+        label=_(
+            "新しい利用規約と、利用するアプリ（Zoom または TeleOffice）の利用規約を読み、"
+            "同意します（第4条・第6条(3)）"
+        ),
+        required=False,
+    )
+    terms_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(
+        self,
+        *args: object,
+        window: BookingWindow,
+        current_start: datetime,
+        terms_version_id: int | None,
+        needs_consent: bool,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.window = window
+        self.current_start = current_start
+        self.terms_version_id = terms_version_id
+        self.needs_consent = needs_consent
+        self.fields["terms_version"].initial = terms_version_id
+        if not needs_consent:
+            del self.fields["agree_terms"]
+
+    def clean_slot(self) -> datetime:
+        start = parse_slot_value(self.cleaned_data["slot"])
+        if start is not None and start == self.current_start:
+            raise forms.ValidationError(
+                _("いまの予約と同じ日時です。別の日時を選んでください。"), code="same_slot"
+            )
+        problem = self.window.problem(start)
+        if problem:
+            raise forms.ValidationError(
+                problem, code="slot_full" if self.window.is_full(start) else "slot"
+            )
+        return start
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not self.needs_consent:
+            return data
+        if data.get("terms_version") != self.terms_version_id:
+            # Rule 14: the version changed while the page was open; the tick was for the old.
+            self.data = self.data.copy()
+            self.data.pop("agree_terms", None)
+            self.add_error(
+                "agree_terms",
+                forms.ValidationError(
+                    _(
+                        "利用規約が改定されました。新しい利用規約を読んで、"
+                        "もう一度チェックを入れてください。"
+                    ),
+                    code="terms_changed",
+                ),
+            )
+        elif not data.get("agree_terms"):
+            self.add_error(
+                "agree_terms",
+                forms.ValidationError(
+                    _(
+                        "日時を変更するには、新しい利用規約と利用するアプリの利用規約への"
+                        "同意が必要です（第4条）。"
+                    ),
+                    code="required",
+                ),
+            )
+        return data
+
+    @property
+    def chosen(self) -> Availability | None:
+        """The chosen slot, once the form is valid."""
+        start = self.cleaned_data.get("slot") if hasattr(self, "cleaned_data") else None
+        return self.window.availability.get(start) if start else None
+
+    def chosen_start(self) -> datetime | None:
+        """The session the form names (sent, valid or not), for the pages around it."""
+        return parse_slot_value(self.data.get("slot") or self.initial.get("slot"))

@@ -108,6 +108,17 @@ class Office(models.Model):
     max_active_bookings = models.PositiveSmallIntegerField(
         _("1人あたりの有効な予約の上限"), default=1, validators=[MinValueValidator(1)]
     )
+    max_seeker_moves = models.PositiveSmallIntegerField(
+        _("申込者が日時を変更できる回数"),
+        default=rules.DEFAULT_MAX_SEEKER_MOVES,
+        # Also in the database: rows written outside the ORM get it too.
+        db_default=rules.DEFAULT_MAX_SEEKER_MOVES,
+        validators=[MaxValueValidator(10)],
+        help_text=_(
+            "1件の予約につき、申込者が専用ページから日時を変更できる回数。"
+            "0 にすると変更できません。"
+        ),
+    )
     no_show_threshold = models.PositiveSmallIntegerField(
         _("利用制限とする無断不参加の回数"),
         default=2,
@@ -129,6 +140,10 @@ class Office(models.Model):
                 condition=Q(prefecture="")
                 | Q(prefecture__in=[name for name, _latin in PREFECTURES]),
                 name="office_prefecture_is_one_of_the_47",
+            ),
+            # Rule 10: a few moves per booking at most, so moving cannot hold places.
+            models.CheckConstraint(
+                condition=Q(max_seeker_moves__lte=10), name="office_seeker_moves_at_most_ten"
             ),
         ]
 

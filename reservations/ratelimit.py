@@ -72,3 +72,11 @@ def request_limits() -> tuple[Limit, Limit]:
         Limit("request-ip", settings.REQUEST_RATE_LIMIT_PER_IP),
         Limit("request-seeker", settings.REQUEST_RATE_LIMIT_PER_SEEKER),
     )
+
+
+def move_limits() -> tuple[Limit, Limit]:
+    """The limits of moving a booking (振替): per IP address and per person, as for requests."""
+    return (
+        Limit("move-ip", settings.REQUEST_RATE_LIMIT_PER_IP),
+        Limit("move-seeker", settings.REQUEST_RATE_LIMIT_PER_SEEKER),
+    )

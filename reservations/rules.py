@@ -152,6 +152,9 @@ def can_move(status: str) -> bool:
 
 # Bookings in these states will never take place: their meeting is deleted (rule 13).
 WITHDRAWN_STATUSES = frozenset({Status.CANCELLED, Status.EXPIRED, Status.REJECTED})
+# Bookings in these states have no meeting: a request has none yet, and a confirmed booking
+# the seeker moved goes back to requested until staff confirm it again (rules 5, 10).
+NO_MEETING_STATUSES = WITHDRAWN_STATUSES | {Status.REQUESTED}
 # A Zoom booking in these link states has no meeting yet and is retried (rule 13).
 MEETING_RETRY_STATES = frozenset({MeetingState.PENDING, MeetingState.FAILED})
 
@@ -632,6 +635,80 @@ def requestable_slots(first: date, last: date, now: datetime, rules: OfficeRules
             requestable.extend(slots)
         day += timedelta(days=1)
     return requestable
+
+
+# --- The seeker moves their own booking (振替, rule 10) ---------------------------------
+
+# At most this many moves by the seeker per booking (an office setting; 0 turns it off), so
+# that moving cannot be used to hold places.
+DEFAULT_MAX_SEEKER_MOVES = 2
+
+
+class MoveRefusal(StrEnum):
+    """Why a seeker may not move their booking now."""
+
+    NOT_ACTIVE = "not_active"  # not requested or confirmed
+    NOT_ONLINE = "not_online"  # the office takes no online bookings now
+    DISABLED = "moves_disabled"  # the office allows no moves by seekers
+    PAST_CUTOFF = "move_past_cutoff"  # the booked slot's request cut-off has passed
+    MOVES_USED = "moves_used"  # the office's number of moves is used up
+
+
+def seeker_move_refusal(
+    *,
+    status: str,
+    slot_start: datetime,
+    now: datetime,
+    rules: OfficeRules,
+    moves_used: int,
+    max_moves: int,
+    accepting_bookings: bool = True,
+) -> MoveRefusal | None:
+    """Why the seeker may not move this booking now (rule 10), else None.
+
+    Only a requested or confirmed booking moves, and only until the request cut-off of its
+    own slot (rule 5): after it the office is planning that session, and the place freed
+    could no longer be requested by anyone.
+    """
+    if status not in ACTIVE_STATUSES:
+        return MoveRefusal.NOT_ACTIVE
+    if not accepting_bookings:
+        return MoveRefusal.NOT_ONLINE
+    if max_moves <= 0:
+        return MoveRefusal.DISABLED
+    if now >= request_cutoff(slot_start, rules):
+        return MoveRefusal.PAST_CUTOFF
+    if moves_used >= max_moves:
+        return MoveRefusal.MOVES_USED
+    return None
+
+
+class MoveTargetRefusal(StrEnum):
+    """Why a slot cannot take a seeker's booking, beyond what refuses a request."""
+
+    SAME_SLOT = "same_slot"
+
+
+def move_target_refusal(
+    *, current_start: datetime, target_start: datetime, now: datetime, rules: OfficeRules
+) -> RequestRefusal | MoveTargetRefusal | None:
+    """Why the booking may not move to `target_start`, else None (rule 10): the target must
+    be a slot the seeker could request now (cut-off, horizon; rules 5, 6), and another one."""
+    if _local(target_start) == _local(current_start):
+        return MoveTargetRefusal.SAME_SLOT
+    return request_refusal(target_start, now, rules)
+
+
+def within_limit_after_move(*, other_active: int, max_active: int) -> bool:
+    """Whether the person stays within the per-person limit (rule 8) once moved: the moved
+    booking counts as the one it was, so only their other active bookings are added to it."""
+    return other_active + 1 <= max_active
+
+
+def move_needs_consent(*, consented_terms_id: int | None, terms_in_force_id: int) -> bool:
+    """Whether moving needs the seeker to agree to the terms again (rule 14): the consent
+    stands while the version in force is the one consented to."""
+    return consented_terms_id != terms_in_force_id
 
 
 def availability_period(now: datetime, closing_time: time) -> tuple[date, bool]:

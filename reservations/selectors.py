@@ -534,6 +534,26 @@ def open_availability(office: Office, first: date, last: date, now: datetime) ->
     ]
 
 
+def nearest_free_slots(
+    office: Office,
+    around: datetime,
+    now: datetime,
+    *,
+    count: int = 4,
+    exclude: set[datetime] | frozenset[datetime] = frozenset(),
+) -> list[Availability]:
+    """The free slots a seeker could request now closest in time to `around`, in time order.
+
+    Counted afresh, not from the shared cache: it answers a race just lost, which the cache
+    may not know of yet.
+    """
+    today = now.astimezone(rules.TOKYO).date()
+    last = rules.last_bookable_day(now, office.horizon_days)
+    free = [a for a in availability(office, today, last, now) if a.slot.start not in exclude]
+    free.sort(key=lambda a: (abs(a.slot.start - around), a.slot.start))
+    return sorted(free[:count], key=lambda a: a.slot.start)
+
+
 def restrictions_covering(*, seeker_number: str, email: str) -> Q:
     """Restrictions that cover this person: `rules.restriction_covers` as a query."""
     person = Q(email__iexact=email.strip()) if email.strip() else Q(pk__in=[])
@@ -587,6 +607,13 @@ def active_bookings_of(
         .select_related("slot")
         .order_by("slot__starts_at", "id")
     )
+
+
+def seeker_moves_used(reservation: Reservation) -> int:
+    """How often the seeker has moved this booking (rule 10), from its history: one query."""
+    return ReservationEvent.objects.filter(
+        reservation=reservation, kind=EventKind.MOVED, actor_kind=ActorKind.SEEKER
+    ).count()
 
 
 def reservation_by_token(token: str) -> Reservation | None:

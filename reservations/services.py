@@ -25,7 +25,14 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
-from consent.services import ConsentGiven, consent_anonymize, consent_record, terms_adopt
+from consent.selectors import latest_consent, terms_in_force
+from consent.services import (
+    ConsentError,
+    ConsentGiven,
+    consent_anonymize,
+    consent_record,
+    terms_adopt,
+)
 from reservations import mail, outbox, rules, selectors, tasks
 from reservations.errors import (
     EmailResendRefused,
@@ -129,7 +136,9 @@ def _follow_up(reservation: Reservation, event: ReservationEvent) -> None:
         outbox.email_enqueue(
             reservation=reservation, kind=EmailKind.MOVED, context={"event": event.pk}
         )
-        if is_zoom and reservation.status == Status.CONFIRMED:
+        # Moved while confirmed: the meeting moves with it, or, back to requested after the
+        # seeker moved it (rule 10), is deleted until staff confirm again.
+        if is_zoom and Status.CONFIRMED in (reservation.status, event.from_status):
             meeting_sync_enqueue(reservation)
         return
     if event.kind == EventKind.NOTE:
@@ -1163,6 +1172,210 @@ def duty_exception_delete(
         return _rota_changed(counselor.office, actor=actor, now=now, days=[day])
 
 
+# --- The seeker moves their own booking (振替, rule 10) ---------------------------------
+
+
+def _move_refusal_message(refusal: rules.MoveRefusal, office: Office) -> str:
+    return {
+        rules.MoveRefusal.NOT_ACTIVE: _("この予約は終了しているため、日時を変更できません。"),
+        rules.MoveRefusal.NOT_ONLINE: _(
+            "いまはオンラインでの日時の変更を受け付けていません。お電話（%(phone)s）でご連絡ください。"
+        ),
+        rules.MoveRefusal.DISABLED: _(
+            "このハローワークでは、このページから日時を変更できません。"
+            "お電話（%(phone)s）でご連絡ください。"
+        ),
+        rules.MoveRefusal.PAST_CUTOFF: _(
+            "いまの予約の申込締切を過ぎたため、このページからは日時を変更できません。"
+            "お電話（%(phone)s）でご連絡ください。"
+        ),
+        rules.MoveRefusal.MOVES_USED: _(
+            "この予約は、このページから変更できる回数まで変更しました。"
+            "お電話（%(phone)s）でご連絡ください。"
+        ),
+    }[refusal] % {"phone": office.phone}
+
+
+def _lock_slots_in_order(office: Office, current: Slot, target: rules.Slot) -> Slot:
+    """Lock the booking's slot and the target slot, the earlier first, so that two moves
+    crossing each other never wait on each other; returns the target's row."""
+    rows: dict[datetime, Slot] = {}
+    for slot in sorted(
+        (rules.Slot(start=current.starts_at, end=current.ends_at), target),
+        key=lambda slot: slot.start,
+    ):
+        rows[slot.start] = _lock_slot(office, slot)
+    return rows[target.start]
+
+
+def _release_place(reservation: Reservation, *, slot_row: Slot) -> None:
+    """`reservation` no longer holds its place in `slot_row` (locked by the caller): the place
+    is free for others once this commits. Whatever a freed place sets going starts here."""
+    _availability_changed(slot_row.office_id)
+    logger.info("booking %s gave up its place in slot %s", reservation.reference, slot_row.pk)
+
+
+def reservation_move_by_seeker(
+    *,
+    reservation: Reservation,
+    slot_start: datetime,
+    consent: ConsentGiven | None = None,
+    now: datetime | None = None,
+) -> Reservation:
+    """The seeker moves their own booking to a slot they could request now (振替, rule 10).
+
+    One transaction: the new place is taken before the old one is released, so a refusal
+    (a full slot, a limit) changes nothing. A confirmed booking goes back to requested, to be
+    confirmed again (rule 5); its counselor is cleared and its Zoom meeting deleted. The
+    consent stands while the terms in force are the ones agreed to; otherwise `consent` to
+    the version in force is recorded with the move (rule 14).
+    """
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            moved = _move_by_seeker(
+                reservation=reservation, slot_start=slot_start, consent=consent, now=now
+            )
+    except SlotFull as full:
+        # Nothing changed; the seeker is offered the nearest free sessions instead.
+        full.context["alternatives"] = selectors.nearest_free_slots(
+            reservation.office,
+            slot_start,
+            now,
+            exclude={reservation.slot.starts_at, slot_start},
+        )
+        raise
+    return moved
+
+
+def _move_by_seeker(
+    *,
+    reservation: Reservation,
+    slot_start: datetime,
+    consent: ConsentGiven | None,
+    now: datetime,
+) -> Reservation:
+    # Lock order as everywhere: person, then booking, then slots (in start order).
+    person = Reservation.objects.values("seeker_number", "email").get(pk=reservation.pk)
+    _lock_person(seeker_number=person["seeker_number"], email=person["email"])
+    reservation = _lock_reservation(reservation)
+    office = reservation.office
+    current = reservation.slot
+    days = sorted(
+        moment.astimezone(rules.TOKYO).date() for moment in (current.starts_at, slot_start)
+    )
+    office_rules = selectors.office_rules(office, days[0], days[1])
+    refusal = rules.seeker_move_refusal(
+        status=reservation.status,
+        slot_start=current.starts_at,
+        now=now,
+        rules=office_rules,
+        moves_used=selectors.seeker_moves_used(reservation),
+        max_moves=office.max_seeker_moves,
+        accepting_bookings=office.accepting_bookings,
+    )
+    if refusal is not None:
+        raise ReservationError(_move_refusal_message(refusal, office), code=refusal.value)
+    target_refusal = rules.move_target_refusal(
+        current_start=current.starts_at, target_start=slot_start, now=now, rules=office_rules
+    )
+    if target_refusal == rules.MoveTargetRefusal.SAME_SLOT:
+        raise ReservationError(
+            _("いまの予約と同じ日時です。別の日時を選んでください。"), code="same_slot"
+        )
+    if target_refusal is not None:
+        raise ReservationError(_refusal_message(target_refusal), code=target_refusal.value)
+    target = rules.find_slot(slot_start, office_rules)
+    assert target is not None  # move_target_refusal checked it  # noqa: S101
+    if selectors.active_restriction(
+        office, seeker_number=reservation.seeker_number, email=reservation.email, now=now
+    ):
+        raise Restricted(
+            _(
+                "申し訳ありませんが、オンラインでの日時の変更をお受けできません。"
+                "お手数ですが %(phone)s までお電話ください。"
+            )
+            % {"phone": office.phone}
+        )
+    # Rule 8: the moved booking counts as the one it was; the person's others are added.
+    others = list(
+        selectors.active_bookings_of(
+            office, seeker_number=reservation.seeker_number, email=reservation.email, now=now
+        ).exclude(pk=reservation.pk)
+    )
+    slot_row = _lock_slots_in_order(office, current, target)
+    if any(other.slot_id == slot_row.pk for other in others):
+        raise LimitReached(_("この日時には、すでに別の予約があります。"))
+    if not rules.within_limit_after_move(
+        other_active=len(others), max_active=office.max_active_bookings
+    ):
+        raise LimitReached(
+            _("ほかにも有効な予約があるため、この予約の日時は変更できません。お電話ください。")
+        )
+    terms = terms_in_force(office.pk, now)
+    if terms is None:
+        raise ConsentError(
+            _("現在、利用規約が公開されていないため、日時を変更できません。"), code="no_terms"
+        )
+    agreed = latest_consent(reservation.pk)
+    needs_consent = rules.move_needs_consent(
+        consented_terms_id=agreed.terms_version_id if agreed is not None else None,
+        terms_in_force_id=terms.pk,
+    )
+    if needs_consent and consent is None:
+        raise ConsentError(
+            _("利用規約が改定されました。新しい利用規約を読んで、同意のチェックを入れてください。"),
+            code="consent_needed",
+        )
+    if _held(slot_row) >= target.capacity:
+        raise SlotFull(_("この日時は、ほかの方の予約で埋まりました。"))
+
+    # The new place is taken first (the row now points at it); only then is the old released.
+    previous = reservation.status
+    reservation.slot = slot_row
+    reservation.status = Status.REQUESTED
+    reservation.reminder_sent_at = None
+    # Rule 5: a moved booking is confirmed again, by whichever counselor is on duty then.
+    reservation.counselor = None
+    reservation.needs_reassignment = False
+    reservation.meeting_state = MeetingState.NONE
+    reservation.meeting_join_url = ""
+    reservation.meeting_passcode = ""
+    reservation.meeting_error = ""
+    reservation.save(
+        update_fields=[
+            "slot",
+            "status",
+            "reminder_sent_at",
+            "counselor",
+            "needs_reassignment",
+            "meeting_state",
+            "meeting_join_url",
+            "meeting_passcode",
+            "meeting_error",
+            "updated_at",
+        ]
+    )
+    if needs_consent:
+        consent_record(reservation=reservation, given=consent, now=now)
+    _release_place(reservation, slot_row=current)
+    _record(
+        reservation,
+        kind=EventKind.MOVED,
+        from_status=previous,
+        to_status=Status.REQUESTED,
+        now=now,
+        actor=None,
+        actor_kind=ActorKind.SEEKER,
+        details={
+            "from": current.starts_at.astimezone(rules.TOKYO).isoformat(),
+            "to": target.start.astimezone(rules.TOKYO).isoformat(),
+            "consent": "renewed" if needs_consent else "stands",
+        },
+    )
+    return reservation
+
+
 @dataclass(frozen=True)
 class SweepResult:
     expired: int
@@ -1594,6 +1807,7 @@ OFFICE_SETTINGS = (
     "slot_minutes",
     "horizon_days",
     "max_active_bookings",
+    "max_seeker_moves",
     "no_show_threshold",
     "no_show_window_days",
 )

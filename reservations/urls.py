@@ -26,6 +26,8 @@ urlpatterns = [
     path("r/<str:token>/cancel/", views.cancel, name="cancel"),
     # A counselor's calendar feed: the unguessable token is the only key (no session).
     path("staff/calendar/<str:token>.ics", views.counselor_calendar, name="counselor-calendar"),
+    path("r/<str:token>/move/", views.move, name="move"),
+    path("r/<str:token>/move/confirm/", views.move_confirm, name="move-confirm"),
     path("api/slots/", api.slots, name="api-slots"),
     path("zoom/webhook/", webhooks.zoom, name="zoom-webhook"),
 ]

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from consent import selectors as consent_selectors
 from consent.models import TermsVersion
 from consent.selectors import terms_in_force
 from consent.services import ConsentError, ConsentGiven
@@ -33,6 +34,7 @@ from hellowork import languages
 from reservations import offices, ratelimit, rules, selectors, services
 from reservations.forms import (
     BookingWindow,
+    MoveForm,
     RequestForm,
     parse_slot_value,
     slot_value,
@@ -587,9 +589,22 @@ def booking(request: HttpRequest, token: str) -> HttpResponse:
                 "show_meeting": confirmed and reservation.meeting_link_ready,
                 "meeting_pending": confirmed and reservation.meeting_state != MeetingState.READY,
                 "started": now >= reservation.slot.starts_at,
+                **_move_offer(reservation, now),
             },
         )
     )
+
+
+def _move_offer(reservation: Reservation, now: datetime) -> dict[str, object]:
+    """For the private page: whether to offer "日時を変更する", else a short reason why not
+    (none for a booking that is over: its page says so already)."""
+    if not reservation.is_active or now >= reservation.slot.starts_at:
+        return {"can_move": False, "move_refusal": ""}
+    refusal = _move_refusal(reservation, now)
+    return {
+        "can_move": refusal is None,
+        "move_refusal": _move_refusal_text(refusal) if refusal is not None else "",
+    }
 
 
 @never_cache
@@ -672,3 +687,360 @@ def _not_cancellable_message(reservation: Reservation) -> str:
     return _(
         "開始時刻を過ぎたため、このページからはキャンセルできません。ハローワークにお電話ください。"
     )
+
+
+# --- moving the booking (振替, rule 10) ------------------------------------------------
+
+MOVE_TOKEN_SALT = "reservations.move-form"  # noqa: S105 - a signing salt, not a secret
+# What a used move token remembers: the move was made (a repeat shows the private page).
+MOVE_DONE = "moved"
+
+
+@dataclass(frozen=True)
+class MoveDay:
+    day: date
+    slots: list[rules.Slot]
+
+
+def _move_refusal(reservation: Reservation, now: datetime) -> rules.MoveRefusal | None:
+    """Why the seeker may not move this booking now (`rules.seeker_move_refusal`)."""
+    if not reservation.is_active:
+        return rules.MoveRefusal.NOT_ACTIVE  # no query for a booking that is over
+    office = reservation.office
+    day = reservation.slot.starts_at.astimezone(rules.TOKYO).date()
+    return rules.seeker_move_refusal(
+        status=reservation.status,
+        slot_start=reservation.slot.starts_at,
+        now=now,
+        rules=selectors.office_rules(office, day, day),
+        moves_used=selectors.seeker_moves_used(reservation),
+        max_moves=office.max_seeker_moves,
+        accepting_bookings=office.accepting_bookings,
+    )
+
+
+def _move_refusal_text(refusal: rules.MoveRefusal) -> str:
+    """The short reason the private page gives for not offering a move."""
+    return {
+        rules.MoveRefusal.NOT_ACTIVE: _("この予約は終了しているため、日時を変更できません。"),
+        rules.MoveRefusal.NOT_ONLINE: _("いまはオンラインでの日時の変更を受け付けていません。"),
+        rules.MoveRefusal.DISABLED: _("このハローワークでは、このページから日時を変更できません。"),
+        rules.MoveRefusal.PAST_CUTOFF: _(
+            "この予約の申込締切（相談日の前の開庁日の受付終了）を過ぎたため、"
+            "このページからは日時を変更できません。"
+        ),
+        rules.MoveRefusal.MOVES_USED: _(
+            "この予約は、このページから変更できる回数まで変更しました。"
+        ),
+    }[refusal]
+
+
+def _move_refused(
+    request: HttpRequest, reservation: Reservation, kind: str, message: str = ""
+) -> HttpResponse:
+    """A kind page for every refusal of a move, in the page's language."""
+    return _private(
+        render(
+            request,
+            "reservations/move_refused.html",
+            {"reservation": reservation, "kind": kind, "message": message},
+        )
+    )
+
+
+def _consent_needed(reservation: Reservation, now: datetime) -> tuple[TermsVersion | None, bool]:
+    """The terms in force, and whether moving needs the seeker to agree to them (rule 14)."""
+    terms = terms_in_force(reservation.office_id, now)
+    if terms is None:
+        return None, False
+    agreed = consent_selectors.latest_consent(reservation.pk)
+    return terms, rules.move_needs_consent(
+        consented_terms_id=agreed.terms_version_id if agreed is not None else None,
+        terms_in_force_id=terms.pk,
+    )
+
+
+@never_cache
+@require_GET
+def move(request: HttpRequest, token: str) -> HttpResponse:
+    """The free sessions the booking can move to, day by day, each one a button."""
+    reservation = _booking_or_404(request, token)
+    now = timezone.now()
+    refusal = _move_refusal(reservation, now)
+    if refusal is not None:
+        return _move_refused(request, reservation, refusal.value, _move_refusal_text(refusal))
+    window = _booking_window(reservation.office, now)
+    current = reservation.slot.starts_at
+    days: list[MoveDay] = []
+    for start, available in sorted(window.availability.items()):
+        if available.is_full or start == current:
+            continue
+        day = start.astimezone(rules.TOKYO).date()
+        if not days or days[-1].day != day:
+            days.append(MoveDay(day, []))
+        days[-1].slots.append(available.slot)
+    office = reservation.office
+    return _private(
+        render(
+            request,
+            "reservations/move.html",
+            {
+                "reservation": reservation,
+                "days": days,
+                "moves_left": office.max_seeker_moves - selectors.seeker_moves_used(reservation),
+            },
+        )
+    )
+
+
+def _move_digest(reservation: Reservation, slot: str) -> str:
+    return _digest(f"{reservation.token}:{slot}")
+
+
+def _move_confirm_page(
+    request: HttpRequest,
+    reservation: Reservation,
+    form: MoveForm,
+    terms: TermsVersion | None,
+    *,
+    notice: str = "",
+) -> HttpResponse:
+    start = form.chosen_start()
+    nonce = ".".join(
+        (
+            secrets.token_urlsafe(16),
+            _session_tag(request),
+            _move_digest(reservation, slot_value(start) if start else ""),
+        )
+    )
+    chosen = form.window.availability.get(start) if start else None
+    return _private(
+        render(
+            request,
+            "reservations/move_confirm.html",
+            {
+                "reservation": reservation,
+                "form": form,
+                "terms": terms,
+                "new_slot": chosen.slot if chosen else None,
+                "slot_value": slot_value(start) if start else "",
+                "form_token": signing.dumps(nonce, salt=MOVE_TOKEN_SALT),
+                "notice": notice,
+            },
+        )
+    )
+
+
+def _move_nonce(request: HttpRequest, reservation: Reservation) -> tuple[str | None, bool]:
+    """The nonce of a move token this site issued, else None; and whether it was issued to
+    this browser session, for this booking and this slot."""
+    try:
+        nonce = signing.loads(
+            request.POST.get("form_token", ""), salt=MOVE_TOKEN_SALT, max_age=FORM_TOKEN_MAX_AGE
+        )
+    except signing.BadSignature:
+        return None, False
+    parts = str(nonce).split(".")
+    bound = (
+        len(parts) == 3
+        and bool(request.session.get(FORM_SESSION_KEY))
+        and hmac.compare_digest(parts[1], _session_tag(request))
+        and hmac.compare_digest(
+            parts[2], _move_digest(reservation, str(request.POST.get("slot", ""))[:60])
+        )
+    )
+    return str(nonce), bound
+
+
+def _move_token_key(nonce: str) -> str:
+    return f"move-form:{nonce}"
+
+
+def _claim_move_token(nonce: str) -> str | None:
+    """None if this is the first submission of the token; else what the first one did."""
+    key = _move_token_key(nonce)
+    for _step in range(FORM_TOKEN_WAIT_STEPS):
+        if cache.add(key, FORM_TOKEN_PENDING, timeout=FORM_TOKEN_MAX_AGE):
+            return None
+        outcome = cache.get(key)
+        if outcome not in (None, FORM_TOKEN_PENDING):
+            return outcome
+        time.sleep(0.2)
+    return FORM_TOKEN_PENDING
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def move_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """Old → new, the new terms only when they changed, and the move itself."""
+    reservation = _booking_or_404(request, token)
+    now = timezone.now()
+    refusal = _move_refusal(reservation, now)
+    if refusal is not None:
+        return _move_refused(request, reservation, refusal.value, _move_refusal_text(refusal))
+    terms, needs_consent = _consent_needed(reservation, now)
+    if terms is None:
+        return _move_refused(request, reservation, "no_terms")
+    window = _booking_window(reservation.office, now)
+    options = {
+        "window": window,
+        "current_start": reservation.slot.starts_at,
+        "terms_version_id": terms.pk,
+        "needs_consent": needs_consent,
+    }
+    if request.method == "GET":
+        form = MoveForm({"slot": request.GET.get("slot", "")[:60]}, **options)
+        form.is_valid()
+        if "slot" in form.errors:
+            return _slot_refused(request, reservation, form, now)
+        form = MoveForm(initial={"slot": slot_value(form.cleaned_data["slot"])}, **options)
+        return _move_confirm_page(request, reservation, form, terms)
+
+    form = MoveForm(request.POST, **options)
+    nonce, bound = _move_nonce(request, reservation)
+    if nonce is not None and not bound:
+        if cache.get(_move_token_key(nonce)) is not None:
+            # A used token from another browser or booking: it changes nothing here.
+            logger.warning("move form: a used token came back from elsewhere")
+            return _move_refused(request, reservation, "already_sent")
+        nonce = None
+    if nonce is not None:
+        earlier = _claim_move_token(nonce)
+        if earlier == FORM_TOKEN_PENDING:
+            return _move_refused(request, reservation, "busy")
+        if earlier is not None:
+            return redirect(reservation.get_absolute_url())  # moved by the first click
+    if not form.is_valid():
+        _release_move(nonce)
+        if "slot" in form.errors:
+            return _slot_refused(request, reservation, form, now)
+        return _move_confirm_page(request, reservation, form, terms)
+    if nonce is None:
+        return _move_confirm_page(
+            request,
+            reservation,
+            form,
+            terms,
+            notice=_(
+                "時間がたったため、まだ変更していません。内容を確かめて、もう一度押してください。"
+            ),
+        )
+
+    ip = ratelimit.client_ip(request)
+    per_ip, per_person = ratelimit.move_limits()
+    within_ip = ratelimit.hit(per_ip, ip or "", now)
+    within_person = ratelimit.hit(per_person, reservation.person_key, now)
+    if not (within_ip and within_person):
+        _release_move(nonce)
+        return too_many_requests(request)
+
+    consent = None
+    if needs_consent:
+        agreed = consent_selectors.latest_consent(reservation.pk)
+        consent = ConsentGiven(
+            terms_version_id=form.cleaned_data["terms_version"],
+            # One tick agrees to both, as on the request form (Art. 4).
+            platform_terms_accepted=form.cleaned_data["agree_terms"],
+            # The Art. 5 checklist confirmed with the request stands for the same session
+            # arrangements; only the terms are new.
+            confirmed_items=frozenset(
+                key for key, value in (agreed.items if agreed else {}).items() if value
+            ),
+            ip_address=ip,
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:1000],
+            language=_language(),
+        )
+    try:
+        services.reservation_move_by_seeker(
+            reservation=reservation,
+            slot_start=form.cleaned_data["slot"],
+            consent=consent,
+            now=now,
+        )
+    except services.ReservationError as error:
+        _release_move(nonce)
+        return _move_service_refused(request, reservation, form, terms, error)
+    cache.set(_move_token_key(nonce), MOVE_DONE, timeout=FORM_TOKEN_MAX_AGE)
+    messages.success(
+        request,
+        _(
+            "日時を変更しました。ハローワークで新しい日時を確認し、あらためて「予約確定」の"
+            "メールをお送りします。"
+        ),
+    )
+    return redirect(reservation.get_absolute_url())
+
+
+def _release_move(nonce: str | None) -> None:
+    """Nothing was moved with this token: it may be sent again."""
+    if nonce is not None:
+        cache.delete(_move_token_key(nonce))
+
+
+def _slot_refused(
+    request: HttpRequest, reservation: Reservation, form: MoveForm, now: datetime
+) -> HttpResponse:
+    """The chosen session cannot take the booking: say why, and offer the nearest free ones."""
+    if form.has_error("slot", code="slot_full"):
+        return _move_slot_taken(request, reservation, form.chosen_start(), now)
+    messages_ = form.errors.get("slot") or []
+    return _move_refused(request, reservation, "slot", " ".join(str(m) for m in messages_))
+
+
+def _move_slot_taken(
+    request: HttpRequest,
+    reservation: Reservation,
+    taken: datetime | None,
+    now: datetime,
+    alternatives: list[selectors.Availability] | None = None,
+) -> HttpResponse:
+    if alternatives is None:
+        exclude = {reservation.slot.starts_at, *([taken] if taken else [])}
+        alternatives = selectors.nearest_free_slots(
+            reservation.office, taken or reservation.slot.starts_at, now, exclude=exclude
+        )
+    return _private(
+        render(
+            request,
+            "reservations/move_refused.html",
+            {
+                "reservation": reservation,
+                "kind": "slot_taken",
+                "taken_start": taken,
+                "alternatives": alternatives,
+            },
+        )
+    )
+
+
+def _move_service_refused(
+    request: HttpRequest,
+    reservation: Reservation,
+    form: MoveForm,
+    terms: TermsVersion | None,
+    error: services.ReservationError,
+) -> HttpResponse:
+    """Explain the service's refusal kindly; nothing was changed."""
+    if isinstance(error, services.SlotFull):
+        return _move_slot_taken(
+            request,
+            reservation,
+            form.cleaned_data["slot"],
+            timezone.now(),
+            alternatives=list(error.context.get("alternatives") or []),  # type: ignore[call-overload]
+        )
+    if isinstance(error, ConsentError) and error.code in ("consent_needed", "terms_changed"):
+        # The terms changed between the pages: the confirmation asks for the new ones.
+        now = timezone.now()
+        terms, needs_consent = _consent_needed(reservation, now)
+        fresh = MoveForm(
+            initial={"slot": slot_value(form.cleaned_data["slot"])},
+            window=form.window,
+            current_start=reservation.slot.starts_at,
+            terms_version_id=terms.pk if terms else None,
+            needs_consent=needs_consent,
+        )
+        return _move_confirm_page(request, reservation, fresh, terms, notice=error.message)
+    if isinstance(error, services.Restricted):
+        return _move_refused(request, reservation, "restricted")
+    return _move_refused(request, reservation, error.code, error.message)

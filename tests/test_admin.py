@@ -913,6 +913,7 @@ def office_form(office, windows: list[tuple[int, str, str, int]], **fields: obje
         "closing_time": "17:00",
         "horizon_days": office.horizon_days,
         "max_active_bookings": office.max_active_bookings,
+        "max_seeker_moves": office.max_seeker_moves,
         "no_show_threshold": office.no_show_threshold,
         "no_show_window_days": office.no_show_window_days,
         "windows-TOTAL_FORMS": len(windows),

@@ -65,10 +65,17 @@ def event_text(event) -> str:  # noqa: ANN001 - a ReservationEvent
         moved_from = event.details.get("from")
         moved_to = event.details.get("to")
         if moved_from and moved_to:
-            return gettext("日時の変更: %(from)s → %(to)s") % {
+            text = gettext("日時の変更: %(from)s → %(to)s") % {
                 "from": format_datetime(datetime.fromisoformat(moved_from)),
                 "to": format_datetime(datetime.fromisoformat(moved_to)),
             }
+            if event.from_status and event.from_status != event.to_status:
+                # The seeker moved a confirmed booking: it waits to be confirmed again (rule 5).
+                text += gettext("（%(from)s → %(to)s、再確定が必要）") % {
+                    "from": Status(event.from_status).label,
+                    "to": Status(event.to_status).label,
+                }
+            return text
         return gettext("日時の変更")
     if event.kind == EventKind.NOTE:
         related = event.details.get("next_reservation") or event.details.get("booked_from")

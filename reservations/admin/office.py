@@ -155,6 +155,7 @@ class OfficeAdmin(OfficeScopedAdmin):
                     "closing_time",
                     "horizon_days",
                     "max_active_bookings",
+                    "max_seeker_moves",
                 ),
                 "description": _(
                     "相談は1回30分です（第6条(1)）。申込みは相談日の前の開庁日の締切時刻まで、"

@@ -55,7 +55,7 @@ from reservations.models import (
     ZoomMeeting,
     ZoomMeetingState,
 )
-from reservations.rules import TOKYO, WITHDRAWN_STATUSES, MeetingProblem, Status
+from reservations.rules import NO_MEETING_STATUSES, TOKYO, MeetingProblem, Status
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,8 @@ def meeting_sync(*, reservation_id: int, now: datetime | None = None) -> str:
     now = now or timezone.now()
     provider = ZoomProvider()
     wanted = meeting_wanted(reservation, now)
-    withdrawn = reservation.status in WITHDRAWN_STATUSES
+    # Withdrawn, or back to requested after the seeker moved it (rule 10): no meeting.
+    withdrawn = reservation.status in NO_MEETING_STATUSES
     if not wanted and not withdrawn:
         return "nothing to do"  # attended, no-show or over: the meeting is history
     if not wanted and not reservation.zoom_meetings.exists():
