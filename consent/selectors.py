@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, time
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet, Subquery
 
 from consent.models import Consent, TermsTranslation, TermsVersion
 from reservations.models import Reservation
@@ -34,6 +35,32 @@ def terms_announced_all(office_id: int, now: datetime) -> QuerySet[TermsVersion]
     return TermsVersion.objects.filter(
         office_id=office_id, published_at__isnull=False, effective_date__gt=today
     ).order_by("effective_date", "id")
+
+
+@dataclass(frozen=True)
+class TermsNow:
+    """An office's terms as of one moment: the version in force, and the next one announced."""
+
+    in_force: TermsVersion | None
+    announced: TermsVersion | None
+
+
+def terms_now(office_id: int, now: datetime) -> TermsNow:
+    """`terms_in_force` and `terms_announced` together, in one query (a page needs both: the
+    terms it names, and the Art. 13 notice of the next version)."""
+    today = now.astimezone(TOKYO).date()
+    published = TermsVersion.objects.filter(office_id=office_id, published_at__isnull=False)
+    in_force = published.filter(effective_date__lte=today).order_by("-effective_date", "-id")
+    announced = published.filter(effective_date__gt=today).order_by("effective_date", "id")
+    versions = list(
+        TermsVersion.objects.filter(
+            Q(pk=Subquery(in_force.values("pk")[:1])) | Q(pk=Subquery(announced.values("pk")[:1]))
+        )
+    )
+    return TermsNow(
+        in_force=next((v for v in versions if v.effective_date <= today), None),
+        announced=next((v for v in versions if v.effective_date > today), None),
+    )
 
 
 def terms_published(office_id: int, version: str) -> TermsVersion | None:

@@ -27,7 +27,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from consent.models import TermsVersion
-from consent.selectors import terms_in_force
 from consent.services import ConsentError, ConsentGiven
 from hellowork import languages
 from reservations import offices, ratelimit, rules, selectors, services
@@ -111,7 +110,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "reservations/home.html",
         {
             "next_slots": next_slots[:HOME_SLOTS],
-            "terms": terms_in_force(office.pk, now),
+            "terms": offices.current_terms(request, now).in_force,
         },
     )
 
@@ -376,7 +375,8 @@ def request_booking(request: HttpRequest) -> HttpResponse:
     office = current_office_or_404(request)
     now = timezone.now()
     window = _booking_window(office, now)
-    terms = terms_in_force(office.pk, now)
+    terms_now = offices.current_terms(request, now)
+    terms = terms_now.in_force
     options = {"window": window, "terms_version_id": terms.pk if terms else None}
 
     if request.method == "GET":
@@ -447,7 +447,12 @@ def request_booking(request: HttpRequest) -> HttpResponse:
     )
     try:
         reservation = services.reservation_request(
-            office=office, consent=consent, language=language, now=now, **fields
+            office=office,
+            consent=consent,
+            language=language,
+            now=now,
+            terms_now=terms_now,
+            **fields,
         )
     except services.ReservationError as error:
         # Nothing was saved; the same answers may be sent again once the problem is fixed.
