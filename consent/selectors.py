@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from django.db.models import Q, QuerySet, Subquery
+from django.db.models import QuerySet
 
 from consent.models import Consent, TermsTranslation, TermsVersion
 from reservations.models import Reservation
@@ -46,20 +46,21 @@ class TermsNow:
 
 
 def terms_now(office_id: int, now: datetime) -> TermsNow:
-    """`terms_in_force` and `terms_announced` together, in one query (a page needs both: the
-    terms it names, and the Art. 13 notice of the next version)."""
+    """`terms_in_force` and `terms_announced` together, in one plain query over the office's
+    published versions (a handful: one per change of the terms), without their text, which
+    only the terms pages read (a page needs both: the terms it names, and the Art. 13 notice
+    of the next version)."""
     today = now.astimezone(TOKYO).date()
-    published = TermsVersion.objects.filter(office_id=office_id, published_at__isnull=False)
-    in_force = published.filter(effective_date__lte=today).order_by("-effective_date", "-id")
-    announced = published.filter(effective_date__gt=today).order_by("effective_date", "id")
     versions = list(
-        TermsVersion.objects.filter(
-            Q(pk=Subquery(in_force.values("pk")[:1])) | Q(pk=Subquery(announced.values("pk")[:1]))
-        )
+        TermsVersion.objects.filter(office_id=office_id, published_at__isnull=False)
+        .defer("body")
+        .order_by("effective_date", "id")
     )
+    in_force = [v for v in versions if v.effective_date <= today]
+    announced = [v for v in versions if v.effective_date > today]
     return TermsNow(
-        in_force=next((v for v in versions if v.effective_date <= today), None),
-        announced=next((v for v in versions if v.effective_date > today), None),
+        in_force=in_force[-1] if in_force else None,
+        announced=announced[0] if announced else None,
     )
 
 

@@ -66,7 +66,7 @@ def terms_current(request: HttpRequest) -> HttpResponse:
     """`/terms/`: the terms in force today, with the issuer and date (Art. 13)."""
     office = current_office_or_404(request)
     now = timezone.now()
-    terms = current_terms(request, now).in_force
+    terms = selectors.terms_in_force(office.pk, now)  # with its text
     if terms is None:
         raise Http404
     return _page(request, office, terms, now, in_force=terms)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 
@@ -322,29 +324,52 @@ def _horizon_now(office: Office, now: datetime) -> Horizon:
     return Horizon(rules=office_rules_, availability={a.slot.start: a for a in available})
 
 
+def _availability_key(office: Office, now: datetime) -> str:
+    day, after_closing = rules.availability_period(now, office.closing_time)
+    # The office row as this request read it: a page that names the office (its name, its
+    # phone) is worked out afresh once the row changes, whichever way it was saved.
+    row = hashlib.blake2b(
+        repr([getattr(office, f.attname) for f in Office._meta.concrete_fields]).encode(),
+        digest_size=6,
+    ).hexdigest()
+    return (
+        f"availability:{office.pk}:{availability_version(office.pk)}:"
+        f"{day.isoformat()}:{int(after_closing)}:{row}"
+    )
+
+
+def availability_cached[T](
+    office: Office, now: datetime, name: str, work_out: Callable[[], T]
+) -> T:
+    """What `work_out()` makes of the office's availability as of `now` (its `Horizon`, the
+    API's answer, a page's rendered part), from the shared cache while it still holds.
+
+    The entry lives as long as the office's availability version, availability period and
+    row; `name` tells the entries apart and names whatever else the result depends on (the
+    dates asked, the page's language and links). Without a cache, it is worked out.
+    """
+    try:
+        key = f"{_availability_key(office, now)}:{name}"
+        found = cache.get(key)
+    except Exception:  # noqa: BLE001 - no cache: work it out, as without one
+        logger.warning("availability of office %s: the cache could not be read", office.pk)
+        return work_out()
+    if found is None:
+        found = work_out()
+        try:
+            cache.set(key, found, timeout=AVAILABILITY_CACHE_SECONDS)
+        except Exception:  # noqa: BLE001
+            logger.warning("availability of office %s: the cache could not be written", office.pk)
+    return found
+
+
 def booking_horizon(office: Office, now: datetime) -> Horizon:
     """The office's `Horizon` as of `now`, from the shared cache when it is fresh there.
 
-    On a miss, four queries whatever the number of slots and bookings (windows, closures,
-    overrides, held places); on a hit, none.
+    On a miss, two queries whatever the number of slots and bookings (the office's rules,
+    the held places); on a hit, none.
     """
-    day, after_closing = rules.availability_period(now, office.closing_time)
-    try:
-        key = (
-            f"availability:{office.pk}:{availability_version(office.pk)}:"
-            f"{day.isoformat()}:{int(after_closing)}:{office.horizon_days}"
-        )
-        horizon = cache.get(key)
-    except Exception:  # noqa: BLE001 - no cache: work it out, as without one
-        logger.warning("availability of office %s: the cache could not be read", office.pk)
-        return _horizon_now(office, now)
-    if horizon is None:
-        horizon = _horizon_now(office, now)
-        try:
-            cache.set(key, horizon, timeout=AVAILABILITY_CACHE_SECONDS)
-        except Exception:  # noqa: BLE001
-            logger.warning("availability of office %s: the cache could not be written", office.pk)
-    return horizon
+    return availability_cached(office, now, "horizon", lambda: _horizon_now(office, now))
 
 
 def open_availability(office: Office, first: date, last: date, now: datetime) -> list[Availability]:

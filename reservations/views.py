@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -21,6 +22,7 @@ from django.core import signing
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -95,6 +97,17 @@ def _private(response: HttpResponse) -> HttpResponse:
 # --- home and the week ----------------------------------------------------------------
 
 
+def _kept(
+    request: HttpRequest, office: Office, now: datetime, name: str, render_part: Callable[[], str]
+) -> str:
+    """A page's part rendered by `render_part()`, kept in the shared cache with the office's
+    availability (`selectors.availability_cached`): per page language and per the way the
+    page's links are written (at the root or under /o/<slug>/)."""
+    links = offices.office_path(request, "reservations:home")
+    language = translation.get_language()
+    return selectors.availability_cached(office, now, f"{name}:{language}:{links}", render_part)
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """What online counselling is, who may use it, and the next sessions to book; at the
@@ -103,16 +116,20 @@ def home(request: HttpRequest) -> HttpResponse:
         return chooser(request)
     office = current_office_or_404(request)
     now = timezone.now()
-    window = _booking_window(office, now)
-    next_slots = [a for _start, a in sorted(window.availability.items()) if not a.is_full]
-    return render(
-        request,
-        "reservations/home.html",
-        {
-            "next_slots": next_slots[:HOME_SLOTS],
-            "terms": offices.current_terms(request, now).in_force,
-        },
-    )
+    terms = offices.current_terms(request, now).in_force
+
+    def content() -> str:
+        window = _booking_window(office, now)
+        next_slots = [a for _start, a in sorted(window.availability.items()) if not a.is_full]
+        return render_to_string(
+            "reservations/_home.html",
+            {"next_slots": next_slots[:HOME_SLOTS], "terms": terms},
+            request,
+        )
+
+    # The terms' title is part of it: a version taking effect today is named at once.
+    home = _kept(request, office, now, f"home:{terms.pk if terms else ''}", content)
+    return render(request, "reservations/home.html", {"home": home})
 
 
 @dataclass(frozen=True)
@@ -215,7 +232,6 @@ def week(request: HttpRequest) -> HttpResponse:
     """One week of sessions, open ones to book, full and closed ones explained."""
     office = current_office_or_404(request)
     now = timezone.now()
-    window = _booking_window(office, now)
     today = _today(now)
     first_monday = today - timedelta(days=today.weekday())
     horizon = rules.last_bookable_day(now, office.horizon_days)
@@ -224,25 +240,37 @@ def week(request: HttpRequest) -> HttpResponse:
         asked = date.fromisoformat(request.GET.get("week", ""))
     except ValueError:
         asked = None
-    if asked is None:
-        # Open on the first week that has a free place: no empty week first.
-        free = [start for start, a in window.availability.items() if not a.is_full]
-        asked = min(free).astimezone(rules.TOKYO).date() if free else today
-    monday = asked - timedelta(days=asked.weekday())
-    monday = min(max(monday, first_monday), last_monday)
-    days = _week_days(monday, window)
-    return render(
-        request,
-        "reservations/week.html",
-        {
-            "days": days,
-            "monday": monday,
-            "sunday": monday + timedelta(days=6),
-            "previous_week": monday - timedelta(days=7) if monday > first_monday else None,
-            "next_week": monday + timedelta(days=7) if monday < last_monday else None,
-            "open_count": sum(day.open_count for day in days),
-        },
-    )
+    monday = None
+    if asked is not None:
+        monday = min(max(asked - timedelta(days=asked.weekday()), first_monday), last_monday)
+
+    def content() -> str:
+        window = _booking_window(office, now)
+        shown = monday
+        if shown is None:
+            # Open on the first week that has a free place: no empty week first.
+            free = [start for start, a in window.availability.items() if not a.is_full]
+            first_free = min(free).astimezone(rules.TOKYO).date() if free else today
+            shown = min(
+                max(first_free - timedelta(days=first_free.weekday()), first_monday), last_monday
+            )
+        days = _week_days(shown, window)
+        return render_to_string(
+            "reservations/_week.html",
+            {
+                "days": days,
+                "monday": shown,
+                "sunday": shown + timedelta(days=6),
+                "previous_week": shown - timedelta(days=7) if shown > first_monday else None,
+                "next_week": shown + timedelta(days=7) if shown < last_monday else None,
+                "open_count": sum(day.open_count for day in days),
+            },
+            request,
+        )
+
+    # The week shown is one of the few from today to the horizon, whatever was asked.
+    week = _kept(request, office, now, f"week:{monday or 'first'}", content)
+    return render(request, "reservations/week.html", {"week": week})
 
 
 # --- the request form -----------------------------------------------------------------
