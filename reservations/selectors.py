@@ -324,18 +324,13 @@ def _horizon_now(office: Office, now: datetime) -> Horizon:
     return Horizon(rules=office_rules_, availability={a.slot.start: a for a in available})
 
 
-def _availability_key(office: Office, now: datetime) -> str:
-    day, after_closing = rules.availability_period(now, office.closing_time)
+def _office_row(office: Office) -> str:
     # The office row as this request read it: a page that names the office (its name, its
     # phone) is worked out afresh once the row changes, whichever way it was saved.
-    row = hashlib.blake2b(
+    return hashlib.blake2b(
         repr([getattr(office, f.attname) for f in Office._meta.concrete_fields]).encode(),
         digest_size=6,
     ).hexdigest()
-    return (
-        f"availability:{office.pk}:{availability_version(office.pk)}:"
-        f"{day.isoformat()}:{int(after_closing)}:{row}"
-    )
 
 
 def availability_cached[T](
@@ -344,23 +339,33 @@ def availability_cached[T](
     """What `work_out()` makes of the office's availability as of `now` (its `Horizon`, the
     API's answer, a page's rendered part), from the shared cache while it still holds.
 
-    The entry lives as long as the office's availability version, availability period and
-    row; `name` tells the entries apart and names whatever else the result depends on (the
-    dates asked, the page's language and links). Without a cache, it is worked out.
+    An entry holds while the office's availability version, the availability period and the
+    office's row are the same; `name` tells the entries apart and names whatever else the
+    result depends on (the dates asked, the page's language and links). Without a cache, it
+    is worked out.
     """
+    day, after_closing = rules.availability_period(now, office.closing_time)
+    key = f"availability:{office.pk}:{day.isoformat()}:{int(after_closing)}:{_office_row(office)}"
+    key = f"{key}:{name}"
+    version_key = _version_key(office.pk)
     try:
-        key = f"{_availability_key(office, now)}:{name}"
-        found = cache.get(key)
+        # The entry names the version it was worked out for: both are read in one round trip.
+        found = cache.get_many([version_key, key])
+        version = found.get(version_key)
+        if version is None:
+            version = availability_version(office.pk)
     except Exception:  # noqa: BLE001 - no cache: work it out, as without one
         logger.warning("availability of office %s: the cache could not be read", office.pk)
         return work_out()
-    if found is None:
-        found = work_out()
-        try:
-            cache.set(key, found, timeout=AVAILABILITY_CACHE_SECONDS)
-        except Exception:  # noqa: BLE001
-            logger.warning("availability of office %s: the cache could not be written", office.pk)
-    return found
+    entry = found.get(key)
+    if entry is not None and entry[0] == str(version):
+        return entry[1]
+    value = work_out()
+    try:
+        cache.set(key, (str(version), value), timeout=AVAILABILITY_CACHE_SECONDS)
+    except Exception:  # noqa: BLE001
+        logger.warning("availability of office %s: the cache could not be written", office.pk)
+    return value
 
 
 def booking_horizon(office: Office, now: datetime) -> Horizon:

@@ -290,6 +290,46 @@ def _form_page(
     )
 
 
+def _first_step(
+    request: HttpRequest, office: Office, now: datetime, terms: TermsVersion | None
+) -> HttpResponse:
+    """The empty form, as the week page's link opens it: for a free slot (or none chosen) its
+    fields are kept with the availability, like the week page (`_kept`), and neither the
+    horizon nor the fields are worked out again; any other slot is explained afresh."""
+    raw = request.GET.get("slot", "")
+    start = parse_slot_value(raw)
+    value = slot_value(start) if start else ""
+    terms_version_id = terms.pk if terms else None
+
+    def free_slots() -> frozenset[str]:
+        horizon = _booking_window(office, now).availability
+        return frozenset(slot_value(moment) for moment, a in horizon.items() if not a.is_full)
+
+    if raw and value not in selectors.availability_cached(office, now, "free", free_slots):
+        window = _booking_window(office, now)
+        problem = window.problem(start)
+        initial = {"slot": value} if start and not problem else {}
+        form = RequestForm(initial=initial, window=window, terms_version_id=terms_version_id)
+        return _form_page(request, form, terms, notice=problem)
+
+    def fields() -> str:
+        form = RequestForm(
+            initial={"slot": value} if value else {},
+            window=_booking_window(office, now),
+            terms_version_id=terms_version_id,
+        )
+        return render_to_string(
+            "reservations/_request_fields.html", {"form": form, "terms": terms}, request
+        )
+
+    kept = _kept(request, office, now, f"form:{value}:{terms_version_id or ''}", fields)
+    return render(
+        request,
+        "reservations/request_form.html",
+        {"form": None, "fields": kept, "terms": terms, "notice": None},
+    )
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -402,18 +442,13 @@ def request_booking(request: HttpRequest) -> HttpResponse:
     """The request form (step 1), its confirmation (step 2) and the sending of it."""
     office = current_office_or_404(request)
     now = timezone.now()
-    window = _booking_window(office, now)
     terms_now = offices.current_terms(request, now)
     terms = terms_now.in_force
-    options = {"window": window, "terms_version_id": terms.pk if terms else None}
-
     if request.method == "GET":
-        raw = request.GET.get("slot", "")
-        start = parse_slot_value(raw)
-        problem = window.problem(start) if raw else None
-        initial = {"slot": slot_value(start)} if start and not problem else {}
-        return _form_page(request, RequestForm(initial=initial, **options), terms, notice=problem)
+        return _first_step(request, office, now, terms)
 
+    window = _booking_window(office, now)
+    options = {"window": window, "terms_version_id": terms.pk if terms else None}
     form = RequestForm(request.POST, **options)
     action = request.POST.get("action", "review")
     if action != "submit":
