@@ -268,8 +268,9 @@ def availability(
 # The key names the office's availability version, which every change that can alter it
 # replaces after it commits (`availability_changed`, called by the services), and the
 # availability period (`rules.availability_period`): the next read after a change, a cut-off
-# or midnight is worked out afresh. A booking never relies on it: the service counts the
-# places again under its locks.
+# or midnight is worked out afresh. What the pages make of it (the API's answer, the week
+# grid, home's content, the empty form's fields) is kept the same way (`availability_cached`).
+# A booking never relies on it: the service counts the places again under its locks.
 
 # The longest a read could be stale if the cache lost a new version (it never should).
 AVAILABILITY_CACHE_SECONDS = 600
