@@ -5,17 +5,12 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils import timezone
 
-from consent import selectors
-from reservations.offices import current_office
+from reservations.offices import current_terms
 
 
 def terms_notice(request: HttpRequest) -> dict:
-    """The published version that will take effect later, if any."""
+    """The published version that will take effect later, if any (read with the terms in
+    force, once per request)."""
     if request.path.startswith("/admin/"):
         return {}
-    if not hasattr(request, "_terms_upcoming"):
-        office = current_office(request)
-        request._terms_upcoming = (
-            selectors.terms_announced(office.pk, timezone.now()) if office is not None else None
-        )
-    return {"terms_upcoming": request._terms_upcoming}
+    return {"terms_upcoming": current_terms(request, timezone.now()).announced}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, time
 
 from django.db.models import QuerySet
@@ -41,6 +42,33 @@ def terms_announced_all(office_id: int, now: datetime) -> QuerySet[TermsVersion]
     return TermsVersion.objects.filter(
         office_id=office_id, published_at__isnull=False, effective_date__gt=today
     ).order_by("effective_date", "id")
+
+
+@dataclass(frozen=True)
+class TermsNow:
+    """An office's terms as of one moment: the version in force, and the next one announced."""
+
+    in_force: TermsVersion | None
+    announced: TermsVersion | None
+
+
+def terms_now(office_id: int, now: datetime) -> TermsNow:
+    """`terms_in_force` and `terms_announced` together, in one plain query over the office's
+    published versions (a handful: one per change of the terms), without their text, which
+    only the terms pages read (a page needs both: the terms it names, and the Art. 13 notice
+    of the next version)."""
+    today = now.astimezone(TOKYO).date()
+    versions = list(
+        TermsVersion.objects.filter(office_id=office_id, published_at__isnull=False)
+        .defer("body")
+        .order_by("effective_date", "id")
+    )
+    in_force = [v for v in versions if v.effective_date <= today]
+    announced = [v for v in versions if v.effective_date > today]
+    return TermsNow(
+        in_force=in_force[-1] if in_force else None,
+        announced=announced[0] if announced else None,
+    )
 
 
 def terms_published(office_id: int, version: str) -> TermsVersion | None:

@@ -81,9 +81,23 @@ def _valid_ip(raw: str | None) -> str | None:
         return None
 
 
-def consent_record(*, reservation: Reservation, given: ConsentGiven, now: datetime) -> Consent:
-    """Record the consent behind a booking; refuse if any required item is missing."""
-    terms = selectors.terms_in_force(reservation.office_id, now)
+def consent_record(
+    *,
+    reservation: Reservation,
+    given: ConsentGiven,
+    now: datetime,
+    terms_now: selectors.TermsNow | None = None,
+) -> Consent:
+    """Record the consent behind a booking; refuse if any required item is missing.
+
+    `terms_now`, when the caller has read the office's terms as of the same `now` (the page
+    that sends the request does), saves reading them again.
+    """
+    terms = (
+        terms_now.in_force
+        if terms_now is not None
+        else selectors.terms_in_force(reservation.office_id, now)
+    )
     if terms is None:
         raise ConsentError(_("現在、利用規約が公開されていないため予約を受け付けられません。"))
     if given.terms_version_id != terms.pk:

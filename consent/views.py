@@ -17,7 +17,7 @@ from django.views.decorators.http import require_safe
 from consent import document, selectors
 from consent.models import PRIVACY_NOTICE_VERSION, TermsVersion
 from reservations.models import Office
-from reservations.offices import current_office_or_404
+from reservations.offices import current_office_or_404, current_terms
 from reservations.rules import TOKYO
 
 
@@ -30,9 +30,7 @@ def _page(
 ) -> HttpResponse:
     today = now.astimezone(TOKYO).date()
     if in_force is None:
-        in_force = selectors.terms_in_force(office.pk, now)
-    announced = selectors.terms_announced(office.pk, now)
-    request._terms_upcoming = announced
+        in_force = current_terms(request, now).in_force
     history = list(selectors.terms_history(office.pk))
     later = [v for v in history if v.effective_date > terms.effective_date]
     if terms.effective_date > today:
@@ -68,7 +66,7 @@ def terms_current(request: HttpRequest) -> HttpResponse:
     """`/terms/`: the terms in force today, with the issuer and date (Art. 13)."""
     office = current_office_or_404(request)
     now = timezone.now()
-    terms = selectors.terms_in_force(office.pk, now)
+    terms = selectors.terms_in_force(office.pk, now)  # with its text
     if terms is None:
         raise Http404
     return _page(request, office, terms, now, in_force=terms)

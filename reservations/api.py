@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, timedelta
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from reservations import selectors
+from reservations import rules, selectors
 
 MAX_RANGE_DAYS = 62
 # Exactly YYYY-MM-DD: date.fromisoformat alone also takes 20270112 and 2027-W02-2.
@@ -33,7 +34,7 @@ def _parse_date(raw: str | None) -> date | None:
 
 @require_GET
 @never_cache  # places change with every booking; a browser's copy would offer full slots
-def slots(request: HttpRequest) -> JsonResponse:
+def slots(request: HttpRequest) -> HttpResponse:
     """`GET /api/slots/?from=YYYY-MM-DD&to=YYYY-MM-DD[&office=slug]`."""
     first = _parse_date(request.GET.get("from"))
     last = _parse_date(request.GET.get("to"))
@@ -49,18 +50,32 @@ def slots(request: HttpRequest) -> JsonResponse:
     office = selectors.office_taking_bookings(slug) if slug else selectors.sole_office()[0]
     if office is None:
         return _error(_("指定されたハローワークが見つかりません。"))
-    # From the shared cache, fresh after every change (`selectors.booking_horizon`).
-    available = selectors.open_availability(office, first, last, timezone.now())
-    return JsonResponse(
-        {
-            "office": office.slug,
-            "slots": [
-                {
-                    "start": a.slot.start.isoformat(),
-                    "end": a.slot.end.isoformat(),
-                    "remaining": a.remaining,
-                }
-                for a in available
-            ],
-        }
-    )
+    now = timezone.now()
+    # Only tomorrow to the horizon can hold a requestable slot (rule 6): the answer for any
+    # wider range is the same, so it is kept once, whatever dates a client asks for.
+    today = now.astimezone(rules.TOKYO).date()
+    first = max(first, today + timedelta(days=1))
+    last = min(last, rules.last_bookable_day(now, office.horizon_days))
+
+    def answer() -> bytes:
+        available = selectors.open_availability(office, first, last, now) if first <= last else []
+        return json.dumps(
+            {
+                "office": office.slug,
+                "slots": [
+                    {
+                        "start": a.slot.start.isoformat(),
+                        "end": a.slot.end.isoformat(),
+                        "remaining": a.remaining,
+                    }
+                    for a in available
+                ],
+            }
+        ).encode()
+
+    if first > last:
+        body = answer()  # nothing to request there, and nothing to keep
+    else:
+        # From the shared cache, fresh after every change (`selectors.availability_cached`).
+        body = selectors.availability_cached(office, now, f"api:{first}:{last}", answer)
+    return HttpResponse(body, content_type="application/json")

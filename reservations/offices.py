@@ -5,17 +5,22 @@
 - `/r/<token>/…` (the private link) is the booking's office, whatever the office.
 - Any other address is the one office taking bookings, when there is exactly one; with
   several, `/` is the office chooser and the office pages live under `/o/<slug>/`.
+
+The office's terms (the version in force, the one announced) are read here once per request
+too: the page, its notice of upcoming terms and the booking it sends all need them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 
-from reservations import selectors
+from consent.selectors import TermsNow, terms_now
+from reservations import rules, selectors
 from reservations.models import Office, Reservation
 
 OFFICE_KWARG = "office_slug"
@@ -85,6 +90,19 @@ def private_booking(request: HttpRequest, token: str) -> Reservation | None:
     if token not in found:
         found[token] = selectors.reservation_by_token(token)
     return found[token]
+
+
+def current_terms(request: HttpRequest, now: datetime) -> TermsNow:
+    """The current office's terms as of `now` (in force, announced), read once per request
+    and day."""
+    office = current_office(request)
+    if office is None:
+        return TermsNow(in_force=None, announced=None)
+    key = (office.pk, now.astimezone(rules.TOKYO).date())
+    found = getattr(request, "_terms", None)
+    if found is None or found[0] != key:
+        found = request._terms = (key, terms_now(office.pk, now))
+    return found[1]
 
 
 def office_path(request: HttpRequest | None, name: str, *args: object) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 
@@ -444,8 +446,9 @@ def availability(
 # The key names the office's availability version, which every change that can alter it
 # replaces after it commits (`availability_changed`, called by the services), and the
 # availability period (`rules.availability_period`): the next read after a change, a cut-off
-# or midnight is worked out afresh. A booking never relies on it: the service counts the
-# places again under its locks.
+# or midnight is worked out afresh. What the pages make of it (the API's answer, the week
+# grid, home's content, the empty form's fields) is kept the same way (`availability_cached`).
+# A booking never relies on it: the service counts the places again under its locks.
 
 # The longest a read could be stale if the cache lost a new version (it never should).
 AVAILABILITY_CACHE_SECONDS = 600
@@ -500,29 +503,57 @@ def _horizon_now(office: Office, now: datetime) -> Horizon:
     return Horizon(rules=office_rules_, availability={a.slot.start: a for a in available})
 
 
+def _office_row(office: Office) -> str:
+    # The office row as this request read it: a page that names the office (its name, its
+    # phone) is worked out afresh once the row changes, whichever way it was saved.
+    return hashlib.blake2b(
+        repr([getattr(office, f.attname) for f in Office._meta.concrete_fields]).encode(),
+        digest_size=6,
+    ).hexdigest()
+
+
+def availability_cached[T](
+    office: Office, now: datetime, name: str, work_out: Callable[[], T]
+) -> T:
+    """What `work_out()` makes of the office's availability as of `now` (its `Horizon`, the
+    API's answer, a page's rendered part), from the shared cache while it still holds.
+
+    An entry holds while the office's availability version, the availability period and the
+    office's row are the same; `name` tells the entries apart and names whatever else the
+    result depends on (the dates asked, the page's language and links). Without a cache, it
+    is worked out.
+    """
+    day, after_closing = rules.availability_period(now, office.closing_time)
+    key = f"availability:{office.pk}:{day.isoformat()}:{int(after_closing)}:{_office_row(office)}"
+    key = f"{key}:{name}"
+    version_key = _version_key(office.pk)
+    try:
+        # The entry names the version it was worked out for: both are read in one round trip.
+        found = cache.get_many([version_key, key])
+        version = found.get(version_key)
+        if version is None:
+            version = availability_version(office.pk)
+    except Exception:  # noqa: BLE001 - no cache: work it out, as without one
+        logger.warning("availability of office %s: the cache could not be read", office.pk)
+        return work_out()
+    entry = found.get(key)
+    if entry is not None and entry[0] == str(version):
+        return entry[1]
+    value = work_out()
+    try:
+        cache.set(key, (str(version), value), timeout=AVAILABILITY_CACHE_SECONDS)
+    except Exception:  # noqa: BLE001
+        logger.warning("availability of office %s: the cache could not be written", office.pk)
+    return value
+
+
 def booking_horizon(office: Office, now: datetime) -> Horizon:
     """The office's `Horizon` as of `now`, from the shared cache when it is fresh there.
 
-    On a miss, four queries whatever the number of slots and bookings (windows, closures,
-    overrides, held places); on a hit, none.
+    On a miss, two queries whatever the number of slots and bookings (the office's rules,
+    the held places); on a hit, none.
     """
-    day, after_closing = rules.availability_period(now, office.closing_time)
-    try:
-        key = (
-            f"availability:{office.pk}:{availability_version(office.pk)}:"
-            f"{day.isoformat()}:{int(after_closing)}:{office.horizon_days}"
-        )
-        horizon = cache.get(key)
-    except Exception:  # noqa: BLE001 - no cache: work it out, as without one
-        logger.warning("availability of office %s: the cache could not be read", office.pk)
-        return _horizon_now(office, now)
-    if horizon is None:
-        horizon = _horizon_now(office, now)
-        try:
-            cache.set(key, horizon, timeout=AVAILABILITY_CACHE_SECONDS)
-        except Exception:  # noqa: BLE001
-            logger.warning("availability of office %s: the cache could not be written", office.pk)
-    return horizon
+    return availability_cached(office, now, "horizon", lambda: _horizon_now(office, now))
 
 
 def open_availability(office: Office, first: date, last: date, now: datetime) -> list[Availability]:

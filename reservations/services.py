@@ -77,6 +77,7 @@ if TYPE_CHECKING:
     from django.db.models import QuerySet
 
     from consent.models import TermsVersion
+    from consent.selectors import TermsNow
 
 logger = logging.getLogger(__name__)
 
@@ -417,8 +418,12 @@ def reservation_request(
     language: str = "ja",
     consent: ConsentGiven,
     now: datetime | None = None,
+    terms_now: TermsNow | None = None,
 ) -> Reservation:
-    """A seeker requests a slot (Art. 6(2)); the consent is recorded with it (Art. 6(3))."""
+    """A seeker requests a slot (Art. 6(2)); the consent is recorded with it (Art. 6(3)).
+
+    `terms_now`: the office's terms as the sending page read them at the same `now`.
+    """
     now = now or timezone.now()
     details = _validated_request_details(
         name=name,
@@ -479,7 +484,7 @@ def reservation_request(
             person_key=key,
             **details,
         )
-        consent_record(reservation=reservation, given=consent, now=now)
+        consent_record(reservation=reservation, given=consent, now=now, terms_now=terms_now)
         _record(
             reservation,
             kind=EventKind.STATUS,

@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -21,6 +22,7 @@ from django.core import signing
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -28,7 +30,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from consent import selectors as consent_selectors
 from consent.models import TermsVersion
-from consent.selectors import terms_in_force
 from consent.services import ConsentError, ConsentGiven
 from hellowork import languages
 from reservations import offices, ratelimit, rules, selectors, services
@@ -98,6 +99,17 @@ def _private(response: HttpResponse) -> HttpResponse:
 # --- home and the week ----------------------------------------------------------------
 
 
+def _kept(
+    request: HttpRequest, office: Office, now: datetime, name: str, render_part: Callable[[], str]
+) -> str:
+    """A page's part rendered by `render_part()`, kept in the shared cache with the office's
+    availability (`selectors.availability_cached`): per page language and per the way the
+    page's links are written (at the root or under /o/<slug>/)."""
+    links = offices.office_path(request, "reservations:home")
+    language = translation.get_language()
+    return selectors.availability_cached(office, now, f"{name}:{language}:{links}", render_part)
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """What online counselling is, who may use it, and the next sessions to book; at the
@@ -106,16 +118,20 @@ def home(request: HttpRequest) -> HttpResponse:
         return chooser(request)
     office = current_office_or_404(request)
     now = timezone.now()
-    window = _booking_window(office, now)
-    next_slots = [a for _start, a in sorted(window.availability.items()) if not a.is_full]
-    return render(
-        request,
-        "reservations/home.html",
-        {
-            "next_slots": next_slots[:HOME_SLOTS],
-            "terms": terms_in_force(office.pk, now),
-        },
-    )
+    terms = offices.current_terms(request, now).in_force
+
+    def content() -> str:
+        window = _booking_window(office, now)
+        next_slots = [a for _start, a in sorted(window.availability.items()) if not a.is_full]
+        return render_to_string(
+            "reservations/_home.html",
+            {"next_slots": next_slots[:HOME_SLOTS], "terms": terms},
+            request,
+        )
+
+    # The terms' title is part of it: a version taking effect today is named at once.
+    home = _kept(request, office, now, f"home:{terms.pk if terms else ''}", content)
+    return render(request, "reservations/home.html", {"home": home})
 
 
 @dataclass(frozen=True)
@@ -218,7 +234,6 @@ def week(request: HttpRequest) -> HttpResponse:
     """One week of sessions, open ones to book, full and closed ones explained."""
     office = current_office_or_404(request)
     now = timezone.now()
-    window = _booking_window(office, now)
     today = _today(now)
     first_monday = today - timedelta(days=today.weekday())
     horizon = rules.last_bookable_day(now, office.horizon_days)
@@ -227,25 +242,37 @@ def week(request: HttpRequest) -> HttpResponse:
         asked = date.fromisoformat(request.GET.get("week", ""))
     except ValueError:
         asked = None
-    if asked is None:
-        # Open on the first week that has a free place: no empty week first.
-        free = [start for start, a in window.availability.items() if not a.is_full]
-        asked = min(free).astimezone(rules.TOKYO).date() if free else today
-    monday = asked - timedelta(days=asked.weekday())
-    monday = min(max(monday, first_monday), last_monday)
-    days = _week_days(monday, window)
-    return render(
-        request,
-        "reservations/week.html",
-        {
-            "days": days,
-            "monday": monday,
-            "sunday": monday + timedelta(days=6),
-            "previous_week": monday - timedelta(days=7) if monday > first_monday else None,
-            "next_week": monday + timedelta(days=7) if monday < last_monday else None,
-            "open_count": sum(day.open_count for day in days),
-        },
-    )
+    monday = None
+    if asked is not None:
+        monday = min(max(asked - timedelta(days=asked.weekday()), first_monday), last_monday)
+
+    def content() -> str:
+        window = _booking_window(office, now)
+        shown = monday
+        if shown is None:
+            # Open on the first week that has a free place: no empty week first.
+            free = [start for start, a in window.availability.items() if not a.is_full]
+            first_free = min(free).astimezone(rules.TOKYO).date() if free else today
+            shown = min(
+                max(first_free - timedelta(days=first_free.weekday()), first_monday), last_monday
+            )
+        days = _week_days(shown, window)
+        return render_to_string(
+            "reservations/_week.html",
+            {
+                "days": days,
+                "monday": shown,
+                "sunday": shown + timedelta(days=6),
+                "previous_week": shown - timedelta(days=7) if shown > first_monday else None,
+                "next_week": shown + timedelta(days=7) if shown < last_monday else None,
+                "open_count": sum(day.open_count for day in days),
+            },
+            request,
+        )
+
+    # The week shown is one of the few from today to the horizon, whatever was asked.
+    week = _kept(request, office, now, f"week:{monday or 'first'}", content)
+    return render(request, "reservations/week.html", {"week": week})
 
 
 # --- the request form -----------------------------------------------------------------
@@ -262,6 +289,46 @@ def _form_page(
         request,
         "reservations/request_form.html",
         {"form": form, "terms": terms, "notice": notice},
+    )
+
+
+def _first_step(
+    request: HttpRequest, office: Office, now: datetime, terms: TermsVersion | None
+) -> HttpResponse:
+    """The empty form, as the week page's link opens it: for a free slot (or none chosen) its
+    fields are kept with the availability, like the week page (`_kept`), and neither the
+    horizon nor the fields are worked out again; any other slot is explained afresh."""
+    raw = request.GET.get("slot", "")
+    start = parse_slot_value(raw)
+    value = slot_value(start) if start else ""
+    terms_version_id = terms.pk if terms else None
+
+    def free_slots() -> frozenset[str]:
+        horizon = _booking_window(office, now).availability
+        return frozenset(slot_value(moment) for moment, a in horizon.items() if not a.is_full)
+
+    if raw and value not in selectors.availability_cached(office, now, "free", free_slots):
+        window = _booking_window(office, now)
+        problem = window.problem(start)
+        initial = {"slot": value} if start and not problem else {}
+        form = RequestForm(initial=initial, window=window, terms_version_id=terms_version_id)
+        return _form_page(request, form, terms, notice=problem)
+
+    def fields() -> str:
+        form = RequestForm(
+            initial={"slot": value} if value else {},
+            window=_booking_window(office, now),
+            terms_version_id=terms_version_id,
+        )
+        return render_to_string(
+            "reservations/_request_fields.html", {"form": form, "terms": terms}, request
+        )
+
+    kept = _kept(request, office, now, f"form:{value}:{terms_version_id or ''}", fields)
+    return render(
+        request,
+        "reservations/request_form.html",
+        {"form": None, "fields": kept, "terms": terms, "notice": None},
     )
 
 
@@ -377,17 +444,13 @@ def request_booking(request: HttpRequest) -> HttpResponse:
     """The request form (step 1), its confirmation (step 2) and the sending of it."""
     office = current_office_or_404(request)
     now = timezone.now()
-    window = _booking_window(office, now)
-    terms = terms_in_force(office.pk, now)
-    options = {"window": window, "terms_version_id": terms.pk if terms else None}
-
+    terms_now = offices.current_terms(request, now)
+    terms = terms_now.in_force
     if request.method == "GET":
-        raw = request.GET.get("slot", "")
-        start = parse_slot_value(raw)
-        problem = window.problem(start) if raw else None
-        initial = {"slot": slot_value(start)} if start and not problem else {}
-        return _form_page(request, RequestForm(initial=initial, **options), terms, notice=problem)
+        return _first_step(request, office, now, terms)
 
+    window = _booking_window(office, now)
+    options = {"window": window, "terms_version_id": terms.pk if terms else None}
     form = RequestForm(request.POST, **options)
     action = request.POST.get("action", "review")
     if action != "submit":
@@ -449,7 +512,12 @@ def request_booking(request: HttpRequest) -> HttpResponse:
     )
     try:
         reservation = services.reservation_request(
-            office=office, consent=consent, language=language, now=now, **fields
+            office=office,
+            consent=consent,
+            language=language,
+            now=now,
+            terms_now=terms_now,
+            **fields,
         )
     except services.ReservationError as error:
         # Nothing was saved; the same answers may be sent again once the problem is fixed.

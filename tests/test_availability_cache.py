@@ -3,14 +3,18 @@ and a cached read costs no query for the availability itself."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, time, timedelta
+from io import StringIO
 
 import pytest
 import time_machine
 from django.core.cache import cache
+from django.core.management import call_command
+from django.test import Client
 
 from reservations import selectors, services
-from reservations.models import CapacityOverride, Closure, Reservation
+from reservations.models import CapacityOverride, Closure, Office, Reservation
 from reservations.rules import TOKYO, Status
 from tests.admin_support import counselor_user, staff_groups, supervisor_user
 from tests.conftest import tokyo
@@ -62,9 +66,9 @@ def test_the_cached_pages_and_api_run_fewer_queries(
         cold = client.get("/api/slots/", one_day).json()
     with django_assert_num_queries(1):  # office
         assert client.get("/api/slots/", one_day).json() == cold
-    with django_assert_num_queries(2):  # office, terms announced
+    with django_assert_num_queries(2):  # office, terms in force and announced
         assert client.get("/slots/").status_code == 200
-    with django_assert_num_queries(3):  # office, terms in force, terms announced
+    with django_assert_num_queries(2):  # office, terms in force and announced
         assert client.get("/book/?slot=2026-12-24T10:00").status_code == 200
 
 
@@ -180,3 +184,111 @@ def test_the_version_moves_only_once_the_change_commits(
     for callback in callbacks:
         callback()
     assert selectors.availability_version(office.pk) != version
+
+
+# --- The pages and the API: their kept parts ------------------------------------------
+
+FIRST = tokyo(2026, 12, 22, 10)  # Tuesday 10:00: the first session home offers
+FIRST_VALUE = "2026-12-22T10:00"
+WEEK = "/slots/?week=2026-12-21"
+
+
+def offered(client, prefix: str = "") -> tuple[bool, bool, int | None]:  # noqa: ANN001
+    """Whether the week page and home offer FIRST, and the places the API says are left."""
+    week = client.get(f"{prefix}{WEEK}").content.decode()
+    home = client.get(f"{prefix}/").content.decode()
+    office = prefix.removeprefix("/o/")
+    query = {"from": "2026-12-22", "to": "2026-12-22", **({"office": office} if office else {})}
+    places = {s["start"]: s["remaining"] for s in client.get("/api/slots/", query).json()["slots"]}
+    link = f'/book/?slot={FIRST_VALUE}"'
+    return link in week, link in home, places.get(FIRST.isoformat())
+
+
+def rendered(response) -> set[str]:  # noqa: ANN001
+    return {template.name for template in response.templates}
+
+
+def without_csrf(response) -> str:  # noqa: ANN001
+    """The page without its CSRF token, which is masked afresh on every response."""
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", response.content.decode())
+
+
+def test_a_kept_page_renders_only_its_frame(client, office, terms):
+    for url, part in ((WEEK, "reservations/_week.html"), ("/", "reservations/_home.html")):
+        first = client.get(url)
+        assert part in rendered(first)
+        again = client.get(url)
+        assert part not in rendered(again)
+        assert without_csrf(again) == without_csrf(first)
+
+
+def test_the_pages_and_the_api_are_fresh_after_every_change(
+    client, office, terms, make_reservation, counselor_user
+):
+    day = FIRST.astimezone(TOKYO).date()
+    assert offered(client) == (True, True, 1)
+    booking = make_reservation(FIRST, now=NOW)
+    assert offered(client) == (False, False, None)
+    services.reservation_cancel(reservation=booking, by="seeker", now=NOW)
+    assert offered(client) == (True, True, 1)
+
+    services.closure_save(closure=Closure(office=office, date=day, reason="研修"))
+    assert offered(client) == (False, False, None)
+    assert "休業日のため、お休みです" in client.get(WEEK).content.decode()
+    services.closure_delete(closures=Closure.objects.filter(office=office, date=day))
+    assert offered(client) == (True, True, 1)
+
+    services.capacity_override_save(
+        override=CapacityOverride(office=office, date=day, start_time=time(10), capacity=0)
+    )
+    assert offered(client) == (False, False, None)
+    services.capacity_override_delete(overrides=CapacityOverride.objects.filter(office=office))
+    assert offered(client) == (True, True, 1)
+    services.capacity_override_save(
+        override=CapacityOverride(office=office, date=day, start_time=time(10), capacity=3)
+    )
+    assert offered(client) == (True, True, 3)
+
+
+def test_a_change_of_the_office_row_shows_at_once(client, office, terms):
+    assert "0270-99-9999" not in client.get(WEEK).content.decode()
+    client.get("/")
+    Office.objects.filter(pk=office.pk).update(phone="0270-99-9999", name="ハローワーク新伊勢崎")
+    week = client.get(WEEK).content.decode()
+    home = client.get("/").content.decode()
+    assert "お電話（0270-99-9999）" in week
+    assert "ハローワーク新伊勢崎の職業相談" in home
+
+
+def test_the_kept_parts_differ_per_language(office, terms):
+    japanese = Client(HTTP_ACCEPT_LANGUAGE="ja")
+    english = Client(HTTP_ACCEPT_LANGUAGE="en")
+    for _round in range(2):  # kept after the first round: each language keeps its own
+        week_ja = japanese.get(WEEK).content.decode()
+        week_en = english.get(WEEK).content.decode()
+        assert ">予約する<" in week_ja and ">Book<" not in week_ja
+        assert ">Book<" in week_en and ">予約する<" not in week_en
+        home_ja = japanese.get("/").content.decode()
+        home_en = english.get("/").content.decode()
+        assert "予約できる日時" in home_ja and "予約できる日時" not in home_en
+
+
+def test_the_kept_parts_differ_per_office(office, terms, make_reservation):
+    call_command(
+        "office_add",
+        "maebashi",
+        name="ハローワーク前橋",
+        phone="027-290-2111",
+        prefecture="群馬県",
+        stdout=StringIO(),
+    )
+    client = Client()
+    isesaki, maebashi = "/o/isesaki", "/o/maebashi"
+    assert offered(client, isesaki) == offered(client, maebashi) == (True, True, 1)
+    make_reservation(FIRST, now=NOW)  # at Isesaki
+    assert offered(client, isesaki) == (False, False, None)
+    assert offered(client, maebashi) == (True, True, 1)
+    week = client.get(f"{maebashi}{WEEK}").content.decode()
+    assert f'href="/o/maebashi/book/?slot={FIRST_VALUE}"' in week
+    assert "お電話（027-290-2111）" in week and office.phone not in week
+    assert "ハローワーク前橋の職業相談" in client.get(f"{maebashi}/").content.decode()

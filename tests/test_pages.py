@@ -203,15 +203,15 @@ def test_query_counts_of_home_and_week(
 ):
     book_many(make_reservation, 12)
     # office, the office's rules (windows, closures, overrides in one), held places,
-    # terms in force, terms announced
-    with django_assert_num_queries(5):
+    # terms in force and announced (one query)
+    with django_assert_num_queries(4):
         page(client, "/")
-    # Availability now comes from the shared cache: office, terms announced
+    # Availability now comes from the shared cache: office, terms
     with django_assert_num_queries(2):
         page(client, "/slots/?week=2026-12-28")
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         page(client, "/")
-    # A booking makes the next read work it out afresh (office, rules, held, terms announced).
+    # A booking makes the next read work it out afresh (office, rules, held, terms).
     make_reservation(tokyo(2026, 12, 28, 15, 30), now=NOW)
     with django_assert_num_queries(4):
         page(client, "/slots/?week=2026-12-28")
