@@ -13,6 +13,8 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -83,15 +85,20 @@ class Nginx:
     http_port: int
     process: subprocess.Popen | None = None
 
-    def site(self, upstream_port: int, static_root: Path, cert: Path, key: Path) -> str:
-        """The shipped site with only its host-specific values replaced."""
+    def site(
+        self, upstream_port: int | Sequence[int], static_root: Path, cert: Path, key: Path
+    ) -> str:
+        """The shipped site with only its host-specific values replaced; one upstream line
+        per app server."""
         text = NGINX_SITE.read_text()
+        ports = [upstream_port] if isinstance(upstream_port, int) else list(upstream_port)
+        upstreams = "\n    ".join(f"server 127.0.0.1:{port};" for port in ports)
         replacements = {
             "listen 443 ssl http2;": f"listen 127.0.0.1:{self.https_port} ssl http2;",
             "listen [::]:443 ssl http2;": "",
             "listen 80;": f"listen 127.0.0.1:{self.http_port};",
             "listen [::]:80;": "",
-            "server 127.0.0.1:8000;": f"server 127.0.0.1:{upstream_port};",
+            "server 127.0.0.1:8000;": upstreams,
             "/etc/ssl/hellowork/fullchain.pem": str(cert),
             "/etc/ssl/hellowork/privkey.pem": str(key),
             "/srv/hellowork/staticfiles/": f"{static_root}/",
@@ -104,7 +111,7 @@ class Nginx:
             text = text.replace(old, new)
         return text
 
-    def start(self, upstream_port: int, static_root: Path) -> None:
+    def start(self, upstream_port: int | Sequence[int], static_root: Path) -> None:
         self.prefix.mkdir(parents=True, exist_ok=True)
         cert, key = self.prefix / "cert.pem", self.prefix / "key.pem"
         openssl = shutil.which("openssl")
@@ -198,6 +205,8 @@ class Browser:
     source_ip: str | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
     cookies: dict[str, str] = field(default_factory=dict)
+    # Told of every response: method, path, status and seconds taken (a benchmark's clock).
+    on_response: Callable[[str, str, int, float], None] | None = None
 
     @property
     def origin(self) -> str:
@@ -231,12 +240,15 @@ class Browser:
             sent["Content-Type"] = "application/x-www-form-urlencoded"
             sent["Origin"] = self.origin
             sent["Referer"] = self.origin + path
+        started = time.perf_counter()
         try:
             conn.request(method, path, body=body, headers=sent)
             raw = conn.getresponse()
             text = raw.read().decode("utf-8", "replace")
         finally:
             conn.close()
+        if self.on_response is not None:
+            self.on_response(method, path, raw.status, time.perf_counter() - started)
         for value in raw.headers.get_all("Set-Cookie") or []:
             name, _, rest = value.partition("=")
             self.cookies[name.strip()] = rest.split(";", 1)[0]
@@ -273,19 +285,34 @@ def answers(slot: str, n: int) -> list[tuple[str, str]]:
     return pairs
 
 
-def confirmation(browser: Browser, slot: str, n: int) -> list[tuple[str, str]]:
+def book_path(office: str | None) -> str:
+    """The request form: at the root while one office takes bookings, else under its slug."""
+    return f"/o/{office}/book/" if office else "/book/"
+
+
+class SlotTaken(AssertionError):
+    """The confirmation step says the chosen session filled up meanwhile."""
+
+
+def confirmation(
+    browser: Browser, slot: str, n: int, office: str | None = None
+) -> list[tuple[str, str]]:
     """Form → confirmation: the hidden fields the confirmation page sends on."""
-    form = browser.get(f"/book/?slot={slot}")
+    form = browser.get(f"{book_path(office)}?slot={slot}")
     assert form.status == 200, form.body[:500]
     carried = [(k, v) for k, v in hidden_fields(form.body) if k != "slot"]
-    review = browser.post("/book/", [*carried, *answers(slot, n), ("action", "review")])
+    review = browser.post(book_path(office), [*carried, *answers(slot, n), ("action", "review")])
     assert review.status == 200, review.body[:500]
+    if 'name="form_token"' not in review.body and 'href="#id_slot"' in review.body:
+        raise SlotTaken(slot)
     assert 'name="form_token"' in review.body, review.body[:3000]
     return hidden_fields(review.body)
 
 
-def submit(browser: Browser, confirmed: list[tuple[str, str]]) -> Response:
-    return browser.post("/book/", [*confirmed, ("action", "submit")])
+def submit(
+    browser: Browser, confirmed: list[tuple[str, str]], office: str | None = None
+) -> Response:
+    return browser.post(book_path(office), [*confirmed, ("action", "submit")])
 
 
 def reference_on(page: Response) -> str:
@@ -294,11 +321,12 @@ def reference_on(page: Response) -> str:
     return match.group(1).strip()
 
 
-def open_slots(browser: Browser, days: int = 28) -> list[str]:
+def open_slots(browser: Browser, days: int = 28, office: str | None = None) -> list[str]:
     """The requestable slots as the form's values (YYYY-MM-DDTHH:MM), soonest first."""
     from datetime import date, timedelta
 
     today = date.today()
-    response = browser.get(f"/api/slots/?from={today}&to={today + timedelta(days=days)}")
+    which = f"&office={office}" if office else ""
+    response = browser.get(f"/api/slots/?from={today}&to={today + timedelta(days=days)}{which}")
     assert response.status == 200, response.body
     return [slot["start"][:16] for slot in json.loads(response.body)["slots"]]
