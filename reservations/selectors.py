@@ -43,8 +43,9 @@ from reservations.models import (
     SessionWindow,
     StaffMembership,
     StaffRole,
+    WaitlistEntry,
 )
-from reservations.rules import Status
+from reservations.rules import Status, WaitlistStatus
 
 logger = logging.getLogger(__name__)
 
@@ -185,37 +186,56 @@ def office_rules(office: Office, first: date, last: date) -> rules.OfficeRules:
 
 
 def held_by_slot(office: Office, first: date, last: date) -> QuerySet:
-    """Places held (requested or confirmed) per slot start in `first`..`last`, as rows."""
+    """Places held per slot start in `first`..`last`, as rows: the requested or confirmed
+    bookings, and the waiting-list offers while they are held (rule 4); a slot may have a
+    row of each (`booked_counts` adds them up). One query."""
     start = datetime.combine(first, datetime.min.time(), tzinfo=rules.TOKYO)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=rules.TOKYO)
     # The slot's office, not the booking's (the same office): the range is then read from
     # the slot index (office, starts_at) instead of scanning every slot of every office.
-    return (
-        Reservation.objects.filter(
-            slot__office=office,
-            status__in=rules.ACTIVE_STATUSES,
-            slot__starts_at__gte=start,
-            slot__starts_at__lt=end,
-        )
+    in_range = {"slot__office": office, "slot__starts_at__gte": start, "slot__starts_at__lt": end}
+    bookings = (
+        Reservation.objects.filter(status__in=rules.ACTIVE_STATUSES, **in_range)
         .values("slot__starts_at")
         .annotate(held=Count("id"))
         .order_by()
     )
+    offers = (
+        WaitlistEntry.objects.filter(status=WaitlistStatus.OFFERED, **in_range)
+        .values("slot__starts_at")
+        .annotate(held=Count("id"))
+        .order_by()
+    )
+    return bookings.union(offers, all=True)
 
 
 def booked_counts(office: Office, first: date, last: date) -> dict[datetime, int]:
-    """How many places are held (requested or confirmed) per slot start, in one query."""
-    return {row["slot__starts_at"]: row["held"] for row in held_by_slot(office, first, last)}
+    """How many places are held (bookings and live offers, rule 4) per slot start, in one
+    query."""
+    counts: dict[datetime, int] = {}
+    for row in held_by_slot(office, first, last):
+        counts[row["slot__starts_at"]] = counts.get(row["slot__starts_at"], 0) + row["held"]
+    return counts
 
 
 def held_places(office: Office, day: date, start: time | None = None) -> int:
-    """Places held (requested or confirmed) on `day`, or in the slot starting at `start`."""
+    """Places held (bookings and live offers, rule 4) on `day`, or in the slot at `start`."""
     if start is not None:
         moment = datetime.combine(day, start, tzinfo=rules.TOKYO)
-        return Reservation.objects.filter(
-            slot__office=office, status__in=rules.ACTIVE_STATUSES, slot__starts_at=moment
-        ).count()
+        return held_in_slot(office, moment)
     return sum(booked_counts(office, day, day).values())
+
+
+def held_in_slot(office: Office, starts_at: datetime) -> int:
+    """Places held in the slot starting at `starts_at`: its requested and confirmed bookings
+    and its live waiting-list offers (rule 4), in one query."""
+    bookings = Reservation.objects.filter(
+        slot__office=office, status__in=rules.ACTIVE_STATUSES, slot__starts_at=starts_at
+    ).values("slot__office")
+    offers = WaitlistEntry.objects.filter(
+        slot__office=office, status=WaitlistStatus.OFFERED, slot__starts_at=starts_at
+    ).values("slot__office")
+    return bookings.union(offers, all=True).count()
 
 
 @dataclass(frozen=True)
@@ -419,6 +439,29 @@ def reservation_by_token(token: str) -> Reservation | None:
         Reservation.objects.select_related("slot", "office")
         .filter(token=token, anonymized_at__isnull=True)
         .first()
+    )
+
+
+def waitlist_entry_by_token(token: str) -> WaitlistEntry | None:
+    """The waiting-list entry behind a private link, or None (never raises on a bad token)."""
+    if not token or len(token) > 64:
+        return None
+    return (
+        WaitlistEntry.objects.select_related("slot", "office", "reservation")
+        .filter(token=token, anonymized_at__isnull=True)
+        .first()
+    )
+
+
+def waitlist_position(entry: WaitlistEntry) -> int:
+    """Where a waiting entry stands in its slot's line (1 is next), rule 16."""
+    return (
+        WaitlistEntry.objects.filter(slot_id=entry.slot_id, status=WaitlistStatus.WAITING)
+        .filter(
+            Q(created_at__lt=entry.created_at) | Q(created_at=entry.created_at, pk__lt=entry.pk)
+        )
+        .count()
+        + 1
     )
 
 

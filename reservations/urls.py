@@ -12,6 +12,8 @@ OFFICE_PAGES = [
     ("slots/", views.week, "week"),
     ("book/", views.request_booking, "request"),
     ("book/done/", views.done, "done"),
+    ("waitlist/", views.waitlist_join, "waitlist-join"),
+    ("waitlist/done/", views.waitlist_done, "waitlist-done"),
 ]
 
 urlpatterns = [
@@ -24,6 +26,9 @@ urlpatterns = [
     path("r/<str:token>/", views.booking, name="booking"),
     path("r/<str:token>/calendar.ics", views.booking_ics, name="booking-ics"),
     path("r/<str:token>/cancel/", views.cancel, name="cancel"),
+    # A waiting-list entry's private link (the offer, leaving the list), rule 16.
+    path("w/<str:entry_token>/", views.waitlist_entry, name="waitlist-entry"),
+    path("w/<str:entry_token>/leave/", views.waitlist_leave, name="waitlist-leave"),
     path("api/slots/", api.slots, name="api-slots"),
     path("zoom/webhook/", webhooks.zoom, name="zoom-webhook"),
 ]
