@@ -206,7 +206,7 @@ def held_by_slot(office: Office, first: date, last: date) -> QuerySet:
         .annotate(held=Count("id"))
         .order_by()
     )
-    return bookings.union(offers, all=True)
+    return bookings.union(offers, all=True).order_by()
 
 
 def booked_counts(office: Office, first: date, last: date) -> dict[datetime, int]:
@@ -235,7 +235,7 @@ def held_in_slot(office: Office, starts_at: datetime) -> int:
     offers = WaitlistEntry.objects.filter(
         slot__office=office, status=WaitlistStatus.OFFERED, slot__starts_at=starts_at
     ).values("slot__office")
-    return bookings.union(offers, all=True).count()
+    return bookings.order_by().union(offers.order_by(), all=True).count()
 
 
 @dataclass(frozen=True)

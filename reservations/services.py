@@ -213,7 +213,9 @@ def _held(slot_row: Slot, *, own_offer: WaitlistEntry | None = None) -> int:
     offers = WaitlistEntry.objects.filter(slot=slot_row, status=WaitlistStatus.OFFERED)
     if own_offer is not None:
         offers = offers.exclude(pk=own_offer.pk)
-    return bookings.values("slot").union(offers.values("slot"), all=True).count()
+    return (
+        bookings.values("slot").order_by().union(offers.values("slot").order_by(), all=True).count()
+    )
 
 
 def _rules_for(office: Office, start: datetime) -> rules.OfficeRules:
