@@ -487,6 +487,9 @@ class MonthStatistics:
     with_companion: int = 0  # an interpreter or an assistant attends (Art. 12(3))
     lead_time: timedelta = timedelta(0)  # summed over the bookings with a request record
     lead_time_count: int = 0
+    waitlist_entries: int = 0  # people who joined a full slot's waiting list (rule 16)
+    waitlist_offers: int = 0  # of them, offered a freed place
+    waitlist_claims: int = 0  # of them, who made the offer a request
 
     @property
     def no_show_rate(self) -> float | None:
@@ -535,9 +538,10 @@ def month_starts(first: date, last: date) -> list[date]:
 def reservation_statistics(office: Office, first: date, last: date) -> Statistics:
     """Counts per month of the session (Asia/Tokyo) from `first`'s month to `last`'s month.
 
-    Two aggregate queries whatever the period: one over the bookings, one over their
-    request and cancellation records. Anonymised bookings count too: the purge keeps status,
-    slot, platform, language and companion (rule 15). Nothing personal is read.
+    Three aggregate queries whatever the period: one over the bookings, one over their
+    request and cancellation records, one over the waiting lists. Anonymised bookings and
+    entries count too: the purge keeps status, slot, platform, language and companion
+    (rule 15). Nothing personal is read.
     """
     months = month_starts(first, last)
     start = datetime.combine(months[0], datetime.min.time(), tzinfo=rules.TOKYO)
@@ -596,8 +600,22 @@ def reservation_statistics(office: Office, first: date, last: date) -> Statistic
         )
         .order_by("month")
     )
+    # Rule 16: the waiting lists of the month's slots; anonymised entries count too.
+    waitlists = (
+        WaitlistEntry.objects.filter(
+            office=office, slot__starts_at__gte=start, slot__starts_at__lt=end
+        )
+        .annotate(month=month_of("slot__starts_at"))
+        .values("month")
+        .annotate(
+            waitlist_entries=Count("id"),
+            waitlist_offers=count(offered_at__isnull=False),
+            waitlist_claims=count(status=WaitlistStatus.CLAIMED),
+        )
+        .order_by("month")
+    )
     by_month: dict[date, dict] = {month: {} for month in months}
-    for row in (*bookings, *records):
+    for row in (*bookings, *records, *waitlists):
         by_month.setdefault(row.pop("month"), {}).update(row)
     result = []
     for month in months:
