@@ -236,7 +236,8 @@ def test_a_month_without_bookings_is_shown_with_zeros(history, supervisor):
     for row in rows[1:]:
         assert row[1:9] == ["0"] * 8
         assert row[9] == "—"  # no session was due: no rate
-        assert row[-1] == "—"
+        assert row[-4] == "—"  # no request: no lead time
+        assert row[-3:] == ["0", "0", "0"]  # nobody on a waiting list
 
 
 def test_the_default_is_the_last_twelve_months(history, supervisor):
