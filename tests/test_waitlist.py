@@ -19,13 +19,16 @@ from consent.models import Consent
 from reservations import periodic, rules, selectors, services
 from reservations.models import (
     EmailKind,
+    Office,
     OutgoingEmail,
     Reservation,
     Restriction,
+    Slot,
     WaitlistEntry,
 )
 from reservations.rules import Status, WaitlistStatus
 from reservations.services import LimitReached, OfferNotAvailable, ReservationError, SlotFull
+from tests.admin_support import counselor_user, staff_groups  # noqa: F401 - fixtures
 from tests.conftest import tokyo
 
 NOW = tokyo(2026, 12, 1, 9)  # Tuesday morning
@@ -592,3 +595,46 @@ def test_the_slot_taken_page_offers_the_waiting_list(office, terms, rf):
         request=rf.get("/book/"),
     )
     assert "/waitlist/?slot=2026-12-03T10:00" in html
+
+
+# --- admin --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_staff_see_their_offices_lists_read_only_and_another_office_is_not_found(
+    client,
+    office,
+    full_thursday,
+    join,
+    counselor_user,  # noqa: F811 - the fixture
+    django_user_model,
+):
+    mine = join(name="伊勢崎 待子")
+    other_office = Office.objects.create(name="ハローワーク太田", slug="ota", phone="0276-46-8609")
+    slot = Slot.objects.create(
+        office=other_office, starts_at=THU, ends_at=THU + timedelta(minutes=30)
+    )
+    theirs = WaitlistEntry.objects.create(
+        office=other_office,
+        slot=slot,
+        token=rules.new_token(),
+        name="太田 秘密子",
+        seeker_number="99999-8888888",
+        email="himitsu@example.jp",
+        person_key="n:99999-8888888",
+        created_at=NOW,
+        closes_at=THU_CUTOFF,
+    )
+    client.force_login(counselor_user)
+    listing = client.get("/admin/reservations/waitlistentry/")
+    assert listing.status_code == 200
+    html = listing.content.decode()
+    assert "伊勢崎 待子" in html and "太田 秘密子" not in html
+    assert client.get(f"/admin/reservations/waitlistentry/{mine.pk}/change/").status_code == 200
+    assert client.get(f"/admin/reservations/waitlistentry/{theirs.pk}/change/").status_code == 404
+    assert client.get("/admin/reservations/waitlistentry/?status=waiting").status_code == 200
+    # Nobody edits an entry by hand: only the services change it.
+    assert client.get("/admin/reservations/waitlistentry/add/").status_code == 403
+    superuser = django_user_model.objects.create_superuser("root", password="x-2027-kanri-pass")
+    client.force_login(superuser)
+    assert "太田 秘密子" in client.get("/admin/reservations/waitlistentry/").content.decode()

@@ -27,6 +27,7 @@ pytestmark = [
 ]
 
 NOW = tokyo(2026, 12, 1, 9)
+MOMENT = NOW + timedelta(minutes=5)  # when the place frees and the direct request comes
 # Eight slots of Thursday and eight of Friday: one round each.
 SLOTS = [
     tokyo(2026, 12, day, hour, minute)
@@ -61,11 +62,10 @@ def test_a_freed_place_three_waiting_and_a_direct_request_one_winner(office, con
             )
             for n in range(3)
         ]
-        moment = NOW + timedelta(minutes=5)
 
         def work(i: int, holder=holder, waiting=waiting, slot=slot, n=round_number) -> object:
             if i == 0:
-                return services.reservation_cancel(reservation=holder, by="seeker", now=moment)
+                return services.reservation_cancel(reservation=holder, by="seeker", now=MOMENT)
             if i == 1:
                 return services.reservation_request(
                     office=Office.objects.get(pk=office.pk),
@@ -74,10 +74,10 @@ def test_a_freed_place_three_waiting_and_a_direct_request_one_winner(office, con
                     email=f"direct{n}@example.jp",
                     seeker_number=f"10040-{5000 + n}",
                     consent=consent,
-                    now=moment,
+                    now=MOMENT,
                 )
             # The three waiting try to claim at once: only an offer can be claimed.
-            return services.waitlist_claim(entry=waiting[i - 2], consent=consent, now=moment)
+            return services.waitlist_claim(entry=waiting[i - 2], consent=consent, now=MOMENT)
 
         results, elapsed = race(work, threads=5)
         timings.append(elapsed)

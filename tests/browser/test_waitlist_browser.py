@@ -31,7 +31,9 @@ def _calendar(office, terms):
 
 def join_the_list(page: Page, *, name: str, number: str, email: str) -> None:
     page.goto("/slots/?week=2026-12-21")
-    page.get_by_role("link", name=re.compile(r"10:00–10:30.*キャンセル待ちに登録.*12月23日")).click()
+    page.get_by_role(
+        "link", name=re.compile(r"10:00–10:30.*キャンセル待ちに登録.*12月23日")
+    ).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("キャンセル待ちに登録")
     expect(page.get_by_text(re.compile("利用規約への同意"))).to_be_visible()
     page.locator("#id_name").fill(name)
@@ -59,7 +61,9 @@ def test_two_on_the_list_a_cancellation_and_a_claim_from_the_email(
     expect(cancelling.locator("[data-status]")).to_contain_text("キャンセル")
 
     # The first in line gets the offer email; the second is still waiting.
-    offers = [m for m in mail.outbox if "ichiro@example.jp" in m.to and "空きが出ました" in m.subject]
+    offers = [
+        m for m in mail.outbox if "ichiro@example.jp" in m.to and "空きが出ました" in m.subject
+    ]
     assert len(offers) == 1, [m.subject for m in mail.outbox]
     assert not [m for m in mail.outbox if "jiro@example.jp" in m.to and "空き" in m.subject]
     link = re.search(r"(/w/[\w-]+/)", offers[0].body).group(1)
