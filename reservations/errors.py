@@ -36,6 +36,12 @@ class TransitionNotAllowed(ReservationError):
     code = "transition_not_allowed"
 
 
+class OfferNotAvailable(ReservationError):
+    """A waiting-list offer that is no longer there to claim (claimed, expired, left)."""
+
+    code = "offer_gone"
+
+
 class EmailResendRefused(ReservationError):
     """Staff asked to resend an email that is sent, on its way or no longer wanted."""
 

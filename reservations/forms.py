@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django import forms
+from django.conf import settings
 from django.forms.utils import flatatt
 from django.utils.html import format_html
 from django.utils.translation import get_language, gettext
@@ -636,3 +637,124 @@ class MoveForm(forms.Form):
     def chosen_start(self) -> datetime | None:
         """The session the form names (sent, valid or not), for the pages around it."""
         return parse_slot_value(self.data.get("slot") or self.initial.get("slot"))
+
+
+# --- The waiting list (キャンセル待ち, rule 16) -------------------------------------------
+
+
+def _language_choices() -> list[tuple[str, str]]:
+    return [(code, label) for code, label in settings.LANGUAGES]
+
+
+class WaitlistJoinForm(forms.Form):
+    """Join a full slot's waiting list: who you are, how to reach you, in which language.
+
+    The terms and the device checklist are agreed to when an offer is claimed
+    (`WaitlistClaimForm`): consent is given to the version in force at the request."""
+
+    name = RequestForm.base_fields["name"]
+    seeker_number = RequestForm.base_fields["seeker_number"]
+    about_to_register = RequestForm.base_fields["about_to_register"]
+    email = forms.CharField(
+        label=_("メールアドレス"),
+        max_length=254,
+        help_text=_("空きが出たときのご案内を、このアドレスにお送りします。"),
+        error_messages={
+            "required": _("メールアドレスを入力してください。"),
+            "max_length": _("メールアドレスが長すぎます。"),
+        },
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    language = forms.ChoiceField(
+        label=_("連絡の言語"),
+        choices=_language_choices,
+        help_text=_("ご案内のメールをこの言語でお送りします。"),
+        error_messages={
+            "required": _("連絡の言語を選んでください。"),
+            "invalid_choice": _("連絡の言語を一覧から選んでください。"),
+        },
+    )
+    platform = RequestForm.base_fields["platform"]
+
+    clean_name = RequestForm.clean_name
+    clean_seeker_number = RequestForm.clean_seeker_number
+    _clean_email = RequestForm._clean_email
+    clean_email = RequestForm.clean_email
+    error_fields = RequestForm.error_fields
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if (
+            "seeker_number" in data
+            and not data["seeker_number"]
+            and not data.get("about_to_register")
+        ):
+            self.add_error(
+                "seeker_number",
+                forms.ValidationError(
+                    _(
+                        "求職番号を入力してください。まだ求職登録をしていない方は、"
+                        "「これから求職登録をします」にチェックを入れてください。"
+                    ),
+                    code="seeker_number_required",
+                ),
+            )
+        if data.get("seeker_number"):
+            data["about_to_register"] = False
+        return data
+
+    def service_fields(self) -> dict:
+        """The keyword arguments of `services.waitlist_join` this form provides."""
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "email": data["email"],
+            "seeker_number": data["seeker_number"],
+            "about_to_register": bool(data.get("about_to_register")),
+            "platform": data["platform"],
+            "language": data["language"],
+        }
+
+
+class WaitlistClaimForm(forms.Form):
+    """Claim an offered place: the consent a request needs (Art. 4, 5, 6(3)), one button."""
+
+    environment = RequestForm.base_fields["environment"]
+    camera = RequestForm.base_fields["camera"]
+    agree_terms = RequestForm.base_fields["agree_terms"]
+    terms_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    environment_items = RequestForm.environment_items
+    confirmed_items = RequestForm.confirmed_items
+    error_fields = RequestForm.error_fields
+
+    def __init__(self, *args: object, terms_version_id: int | None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.terms_version_id = terms_version_id
+        self.fields["terms_version"].initial = terms_version_id
+
+    def clean(self) -> dict:
+        data = super().clean()
+        # Art. 13: consent is given to the version in force (as on the request form).
+        if self.terms_version_id is None:
+            self.add_error(
+                None,
+                forms.ValidationError(
+                    _("現在、利用規約が公開されていないため、予約を受け付けられません。"),
+                    code="no_terms",
+                ),
+            )
+        elif data.get("terms_version") != self.terms_version_id:
+            self.data = self.data.copy()
+            self.data.pop("agree_terms", None)
+            self.add_error(
+                "agree_terms",
+                forms.ValidationError(
+                    _(
+                        "利用規約が改定されました。新しい利用規約を読んで、"
+                        "もう一度チェックを入れてください。"
+                    ),
+                    code="terms_changed",
+                ),
+            )
+        return data

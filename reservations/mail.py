@@ -33,6 +33,7 @@ from reservations.models import (
     Platform,
     Reservation,
     ReservationEvent,
+    WaitlistEntry,
 )
 from reservations.rules import Status
 
@@ -98,8 +99,55 @@ def email_context(email: OutgoingEmail) -> dict:
     return context
 
 
+def about(email: OutgoingEmail) -> str:
+    """What an email is about, for the logs: a booking reference or an entry's id."""
+    if email.reservation is not None:
+        return f"booking {email.reservation.reference}"
+    return f"waitlist entry {email.waitlist_entry_id}"
+
+
+def waitlist_email_context(email: OutgoingEmail) -> dict:
+    """What the templates of a waiting-list email see (rule 16)."""
+    entry = email.waitlist_entry
+    office = entry.office
+    return {
+        "entry": entry,
+        "office": office,
+        "site_url": settings.SITE_URL,
+        "office_home_url": settings.SITE_URL + office.link_path("reservations:home"),
+        "week_url": settings.SITE_URL + office.link_path("reservations:week"),
+        "claim_url": entry.private_url,
+        "leave_url": entry.leave_url,
+        "starts_at": entry.slot.starts_at,
+        "ends_at": entry.slot.ends_at,
+        "offer_expires_at": entry.offer_expires_at,
+        **email.context,
+    }
+
+
+def _render_waitlist_email(email: OutgoingEmail) -> EmailMessage:
+    entry = email.waitlist_entry
+    with translation.override(entry.language or settings.LANGUAGE_CODE):
+        context = waitlist_email_context(email)
+        subject = " ".join(render_to_string(f"emails/{email.kind}.subject.txt", context).split())
+        text = render_to_string(f"emails/{email.kind}.txt", context)
+        html = render_to_string(f"emails/{email.kind}.html", context)
+    office = entry.office
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        to=[entry.email],
+        reply_to=[office.email] if office.email else None,
+        headers={"Message-ID": email.message_id, "Auto-Submitted": "auto-generated"},
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
 def render_email(email: OutgoingEmail) -> EmailMessage:
     """The message for `email`, in the seeker's language, with the .ics where it helps."""
+    if email.reservation is None:
+        return _render_waitlist_email(email)
     reservation = email.reservation
     language = reservation.language or settings.LANGUAGE_CODE
     with translation.override(language):
@@ -132,8 +180,23 @@ def render_email(email: OutgoingEmail) -> EmailMessage:
 # --- Sending -----------------------------------------------------------------------------
 
 
-def email_still_wanted(email: OutgoingEmail, reservation: Reservation, now: datetime) -> bool:
+def _waitlist_email_still_wanted(email: OutgoingEmail, entry: WaitlistEntry, now: datetime) -> bool:
+    if entry.anonymized_at is not None:
+        return False
+    if email.kind == EmailKind.WAITLIST_OFFER:
+        # An offer no longer held helps no one; its expiry has its own email.
+        return rules.is_offer_live(entry.status, entry.offer_expires_at, now)
+    if email.kind == EmailKind.WAITLIST_JOINED:
+        return entry.is_open
+    return True
+
+
+def email_still_wanted(
+    email: OutgoingEmail, reservation: Reservation | None, now: datetime
+) -> bool:
     """Whether the email still makes sense: a link for a cancelled booking does not."""
+    if reservation is None:
+        return _waitlist_email_still_wanted(email, email.waitlist_entry, now)
     if reservation.anonymized_at is not None:
         return False
     if email.kind in (EmailKind.CONFIRMED, EmailKind.MEETING_CHANGED):
@@ -204,7 +267,12 @@ def email_send(*, email_id: int, attempt: int = 1, now: datetime | None = None) 
     with transaction.atomic():
         email = (
             OutgoingEmail.objects.select_for_update(of=("self",))
-            .select_related("reservation__slot", "reservation__office")
+            .select_related(
+                "reservation__slot",
+                "reservation__office",
+                "waitlist_entry__slot",
+                "waitlist_entry__office",
+            )
             .filter(pk=email_id)
             .first()
         )
@@ -247,10 +315,10 @@ def email_send(*, email_id: int, attempt: int = 1, now: datetime | None = None) 
             status=EmailStatus.FAILED if permanent else EmailStatus.RETRYING, last_error=error
         )
         logger.warning(
-            "email %s (%s) of booking %s not sent, attempt %d: %s",
+            "email %s (%s) of %s not sent, attempt %d: %s",
             email.pk,
             email.kind,
-            email.reservation.reference,
+            about(email),
             attempt,
             error,
         )
@@ -269,7 +337,5 @@ def email_send(*, email_id: int, attempt: int = 1, now: datetime | None = None) 
     except (OperationalError, InterfaceError):
         _accepted_unrecorded[email.pk] = email.message_id
         raise
-    logger.info(
-        "email %s (%s) of booking %s sent", email.pk, email.kind, email.reservation.reference
-    )
+    logger.info("email %s (%s) of %s sent", email.pk, email.kind, about(email))
     return EmailStatus.SENT

@@ -17,7 +17,14 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from reservations import rules
-from reservations.rules import MeetingProblem, MeetingState, Platform, Status
+from reservations.rules import (
+    OPEN_WAITLIST_STATUSES,
+    MeetingProblem,
+    MeetingState,
+    Platform,
+    Status,
+    WaitlistStatus,
+)
 
 WEEKDAYS = [
     (0, _("月曜日")),
@@ -126,6 +133,20 @@ class Office(models.Model):
     )
     no_show_window_days = models.PositiveSmallIntegerField(
         _("無断不参加を数える期間（日）"), default=180, validators=[MinValueValidator(1)]
+    )
+    waitlist_max_entries = models.PositiveSmallIntegerField(
+        _("1人あたりのキャンセル待ちの上限"),
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text=_("同時に登録できるキャンセル待ちの数です。"),
+    )
+    waitlist_offer_minutes = models.PositiveSmallIntegerField(
+        _("キャンセル待ちの案内を確保する時間（分）"),
+        default=rules.WAITLIST_OFFER_MINUTES,
+        validators=[MinValueValidator(5), MaxValueValidator(24 * 60)],
+        help_text=_(
+            "空きを案内した方のために席を確保する時間です。申込締切を過ぎることはありません。"
+        ),
     )
     created_at = models.DateTimeField(_("作成日時"), auto_now_add=True)
 
@@ -570,6 +591,11 @@ class EmailKind(models.TextChoices):
     TERMS_CHANGED = "terms_changed", _("利用規約の改定")
     BOOKING_LINK = "booking_link", _("予約の確認用リンク")
     MEETING_CHANGED = "meeting_changed", _("参加用リンクの変更")
+    WAITLIST_JOINED = "waitlist_joined", _("キャンセル待ちの登録")
+    WAITLIST_OFFER = "waitlist_offer", _("キャンセル待ちの空きのご案内")
+    WAITLIST_OFFER_EXPIRED = "waitlist_offer_expired", _("キャンセル待ちの案内の期限切れ")
+    WAITLIST_CLOSED = "waitlist_closed", _("キャンセル待ちの受付終了")
+    WAITLIST_LEFT = "waitlist_left", _("キャンセル待ちの取消し")
 
 
 class EmailStatus(models.TextChoices):
@@ -582,10 +608,24 @@ class EmailStatus(models.TextChoices):
 
 
 class OutgoingEmail(models.Model):
-    """One email to a seeker about a booking: queued with the change, sent once."""
+    """One email to a seeker about a booking or a waiting-list entry: queued with the
+    change, sent once."""
 
     reservation = models.ForeignKey(
-        Reservation, on_delete=models.CASCADE, related_name="emails", verbose_name=_("予約")
+        Reservation,
+        on_delete=models.CASCADE,
+        related_name="emails",
+        verbose_name=_("予約"),
+        null=True,
+        blank=True,
+    )
+    waitlist_entry = models.ForeignKey(
+        "WaitlistEntry",
+        on_delete=models.CASCADE,
+        related_name="emails",
+        verbose_name=_("キャンセル待ち"),
+        null=True,
+        blank=True,
     )
     kind = models.CharField(_("種類"), max_length=40, choices=EmailKind.choices)
     # Only references (event ids, versions), never copies of personal data.
@@ -608,6 +648,14 @@ class OutgoingEmail(models.Model):
         verbose_name_plural = _("送信メール")
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["status"], name="outgoing_email_status_idx")]
+        constraints = [
+            # An email tells about one booking or one waiting-list entry, never both.
+            models.CheckConstraint(
+                condition=Q(reservation__isnull=False, waitlist_entry__isnull=True)
+                | Q(reservation__isnull=True, waitlist_entry__isnull=False),
+                name="outgoing_email_about_one_thing",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.get_status_display()})"
@@ -852,6 +900,110 @@ class DutyException(models.Model):
     @property
     def on_duty(self) -> bool:
         return self.kind == DutyExceptionKind.EXTRA
+
+
+class WaitlistEntry(models.Model):
+    """A person waiting for a place in a full slot (キャンセル待ち, rule 16).
+
+    While `offered`, the entry holds a place of the slot as a booking does (rule 4), until
+    `offer_expires_at`; claiming it makes a request of it (`reservation`).
+    """
+
+    office = models.ForeignKey(
+        Office,
+        on_delete=models.PROTECT,
+        related_name="waitlist_entries",
+        verbose_name=_("ハローワーク"),
+    )
+    slot = models.ForeignKey(
+        Slot, on_delete=models.PROTECT, related_name="waitlist_entries", verbose_name=_("相談枠")
+    )
+    status = models.CharField(
+        _("状態"), max_length=20, choices=WaitlistStatus.choices, default=WaitlistStatus.WAITING
+    )
+    token = models.CharField(max_length=64, unique=True, editable=False)
+    name = models.CharField(_("氏名"), max_length=100)
+    seeker_number = models.CharField(_("求職番号"), max_length=20, blank=True)
+    about_to_register = models.BooleanField(_("これから求職登録をする"), default=False)
+    email = models.EmailField(_("メールアドレス"), max_length=254)
+    platform = models.CharField(
+        _("利用するアプリ"), max_length=20, choices=Platform.choices, default=Platform.ZOOM
+    )
+    language = models.CharField(
+        _("連絡の言語"), max_length=16, choices=settings.LANGUAGES, default="ja"
+    )
+    person_key = models.CharField(max_length=300, editable=False, db_index=True)
+    created_at = models.DateTimeField(_("登録日時"))
+    # The slot's request cut-off when the entry was made: the list closes then (rule 16).
+    closes_at = models.DateTimeField(_("受付終了日時"))
+    # Which of the slot's places the live offer holds (1, 2, …): one offer per place.
+    offer_place = models.PositiveSmallIntegerField(_("案内中の席"), null=True, blank=True)
+    offered_at = models.DateTimeField(_("案内日時"), null=True, blank=True)
+    offer_expires_at = models.DateTimeField(_("案内の期限"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("終了日時"), null=True, blank=True)
+    reservation = models.OneToOneField(
+        Reservation,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="waitlist_entry",
+        verbose_name=_("予約"),
+    )
+    anonymized_at = models.DateTimeField(_("匿名化日時"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("キャンセル待ち")
+        verbose_name_plural = _("キャンセル待ち")
+        ordering = ["slot__starts_at", "created_at", "id"]
+        indexes = [models.Index(fields=["status"], name="waitlist_status_idx")]
+        constraints = [
+            # Rule 16: one place in line per person and slot.
+            models.UniqueConstraint(
+                fields=["slot", "person_key"],
+                condition=Q(status__in=[WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
+                name="one_open_waitlist_entry_per_person_per_slot",
+            ),
+            # Rule 16: a freed place is offered to one person at a time.
+            models.UniqueConstraint(
+                fields=["slot", "offer_place"],
+                condition=Q(status=WaitlistStatus.OFFERED),
+                name="one_live_offer_per_slot_place",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=WaitlistStatus.OFFERED)
+                | Q(offer_place__isnull=False, offer_expires_at__isnull=False),
+                name="waitlist_offer_has_a_place_and_an_end",
+            ),
+            models.CheckConstraint(
+                condition=~Q(seeker_number="")
+                | Q(about_to_register=True)
+                | Q(anonymized_at__isnull=False),
+                name="waitlist_seeker_number_or_about_to_register",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=WaitlistStatus.values),
+                name="waitlist_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.slot} #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        """The entry's private page (the offer, leaving the list): a credential."""
+        return reverse("reservations:waitlist-entry", args=[self.token])
+
+    @property
+    def private_url(self) -> str:
+        return f"{settings.SITE_URL}{self.get_absolute_url()}"
+
+    @property
+    def leave_url(self) -> str:
+        return f"{settings.SITE_URL}{reverse('reservations:waitlist-leave', args=[self.token])}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_WAITLIST_STATUSES
 
 
 class PeriodicJob(models.Model):

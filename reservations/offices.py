@@ -2,7 +2,8 @@
 
 - `/o/<slug>/…` is that office's page, if it takes online bookings; an unknown office or one
   not taking bookings is no office (a 404), never another office.
-- `/r/<token>/…` (the private link) is the booking's office, whatever the office.
+- `/r/<token>/…` (the private link) is the booking's office, whatever the office; `/w/<token>/…`
+  (a waiting-list entry's link) is the entry's office.
 - Any other address is the one office taking bookings, when there is exactly one; with
   several, `/` is the office chooser and the office pages live under `/o/<slug>/`.
 
@@ -21,7 +22,7 @@ from django.urls import reverse
 
 from consent.selectors import TermsNow, terms_now
 from reservations import rules, selectors
-from reservations.models import Office, Reservation
+from reservations.models import Office, Reservation, WaitlistEntry
 
 OFFICE_KWARG = "office_slug"
 
@@ -42,6 +43,12 @@ def _decide(request: HttpRequest) -> Office | None:
     sole, several = selectors.sole_office()
     request._office_prefixed = several
     request._office_choice = several
+    entry_token = kwargs.get("entry_token")
+    if entry_token is not None:
+        entry = private_waitlist_entry(request, str(entry_token))
+        if entry is not None:
+            request._office_prefixed = several or sole is None or sole.pk != entry.office_id
+            return entry.office
     token = kwargs.get("token")
     if token is not None:
         reservation = private_booking(request, str(token))
@@ -103,6 +110,16 @@ def current_terms(request: HttpRequest, now: datetime) -> TermsNow:
     if found is None or found[0] != key:
         found = request._terms = (key, terms_now(office.pk, now))
     return found[1]
+
+
+def private_waitlist_entry(request: HttpRequest, token: str) -> WaitlistEntry | None:
+    """The waiting-list entry of a private link, looked up once per request."""
+    found = getattr(request, "_private_entries", None)
+    if found is None:
+        found = request._private_entries = {}
+    if token not in found:
+        found[token] = selectors.waitlist_entry_by_token(token)
+    return found[token]
 
 
 def office_path(request: HttpRequest | None, name: str, *args: object) -> str:

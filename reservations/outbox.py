@@ -19,7 +19,7 @@ from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
 from reservations import tasks
-from reservations.models import OutgoingEmail, Reservation
+from reservations.models import OutgoingEmail, Reservation, WaitlistEntry
 
 
 def is_outbox(task_: Task) -> bool:
@@ -70,6 +70,22 @@ def email_enqueue(
         context=context or {},
         message_id=make_msgid(idstring=kind.replace("_", "-"), domain=_message_domain()),
         language=reservation.language or settings.LANGUAGE_CODE,
+    )
+    enqueue(tasks.send_email, email_id=email.pk)
+    return email
+
+
+def waitlist_email_enqueue(
+    *, entry: WaitlistEntry, kind: str, context: dict | None = None
+) -> OutgoingEmail:
+    """Queue an email to a person on a waiting list, like `email_enqueue`, in the entry's
+    language (`templates/emails/<kind>.*` with `entry`, `office`, `claim_url`, `leave_url`)."""
+    email = OutgoingEmail.objects.create(
+        waitlist_entry=entry,
+        kind=kind,
+        context=context or {},
+        message_id=make_msgid(idstring=kind.replace("_", "-"), domain=_message_domain()),
+        language=entry.language or settings.LANGUAGE_CODE,
     )
     enqueue(tasks.send_email, email_id=email.pk)
     return email

@@ -1,4 +1,5 @@
-"""The periodic jobs: the sweep, the reminders, and the retries of meetings and emails.
+"""The periodic jobs: the sweep, the waiting lists, the reminders, and the retries of meetings
+and emails.
 
 The worker queues each one when its interval has passed (`periodic_jobs_enqueue_due`, once
 across many workers); `manage.py run_periodic_jobs` runs them all in-process, for cron.
@@ -98,6 +99,15 @@ def meetings_resync(*, now: datetime) -> dict:
     return {"meetings": len(due)}
 
 
+def _waitlists(*, now: datetime) -> dict:
+    change = services.waitlists_sweep(now=now)
+    return {
+        "offered": change.offered,
+        "offers_expired": change.offers_expired,
+        "closed": change.closed,
+    }
+
+
 def _emails(*, now: datetime) -> dict:
     return {"emails": emails_requeue(now=now)}
 
@@ -116,6 +126,8 @@ PERIODIC_JOBS: dict[str, PeriodicJobSpec] = {
     # Art. 6(4) no-shows and rule 5 expiry; idempotent, so a minute is fine.
     "sweep": PeriodicJobSpec(timedelta(minutes=1), _sweep),
     "reminders": PeriodicJobSpec(timedelta(minutes=5), _reminders),
+    # Rule 16: offers hold a place 30 minutes; a minute late passes it on soon enough.
+    "waitlists": PeriodicJobSpec(timedelta(minutes=1), _waitlists),
     "meetings": PeriodicJobSpec(timedelta(minutes=10), meetings_resync),
     # An outage delays emails but never loses them, whatever became of their task.
     "emails": PeriodicJobSpec(timedelta(minutes=10), _emails),

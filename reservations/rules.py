@@ -1096,3 +1096,105 @@ def windows_overlap(first: tuple[int, time, time], second: tuple[int, time, time
 def last_bookable_day(now: datetime, horizon_days: int) -> date:
     """The last date requests are open for (rule 6)."""
     return _local(now).date() + timedelta(days=horizon_days)
+
+
+# --- The waiting list of a full slot (キャンセル待ち, rule 16) ------------------------------
+
+# A freed place is held for the person offered it this long, never past the cut-off.
+WAITLIST_OFFER_MINUTES = 30
+# How many open entries one person may have at once, unless the office sets otherwise.
+WAITLIST_MAX_ENTRIES = 2
+
+
+class WaitlistStatus(TextChoices):
+    """Where a waiting-list entry is (rule 16)."""
+
+    WAITING = "waiting", _("待機中")
+    OFFERED = "offered", _("空きを案内中")
+    CLAIMED = "claimed", _("予約に切替済み")
+    LEFT = "left", _("取消し")
+    EXPIRED = "expired", _("終了")
+
+
+# Entries still in line: waiting, or holding an offer.
+OPEN_WAITLIST_STATUSES = frozenset({WaitlistStatus.WAITING, WaitlistStatus.OFFERED})
+
+
+class WaitlistRefusal(StrEnum):
+    """Why a slot's waiting list cannot be joined now (beyond `RequestRefusal`)."""
+
+    NOT_FULL = "not_full"
+
+
+def waitlist_refusal(
+    slot_start: datetime, now: datetime, rules: OfficeRules, *, remaining: int
+) -> RequestRefusal | WaitlistRefusal | None:
+    """Why a person may not join this slot's waiting list now, else None.
+
+    The list is for a slot one could request but for its places (rules 4–6): a closed day,
+    a past cut-off or a slot beyond the horizon has no list, and a slot with a free place
+    is booked directly.
+    """
+    refusal = request_refusal(slot_start, now, rules)
+    if refusal is not None:
+        return refusal
+    if remaining > 0:
+        return WaitlistRefusal.NOT_FULL
+    return None
+
+
+def waitlist_closes_at(slot_start: datetime, rules: OfficeRules) -> datetime:
+    """When a slot's waiting list closes and its entries expire: the request cut-off
+    (rule 5), after which the place could not be requested any more."""
+    return request_cutoff(slot_start, rules)
+
+
+def is_waitlist_closed(closes_at: datetime, now: datetime) -> bool:
+    """Whether the waiting list that closes at `closes_at` has closed."""
+    return now >= closes_at
+
+
+def offer_expires_at(now: datetime, hold_minutes: int, closes_at: datetime) -> datetime:
+    """When an offer made now stops holding the place: after the hold, never past the
+    cut-off (a claim is a request, and requests close then)."""
+    return min(now + timedelta(minutes=hold_minutes), closes_at)
+
+
+def can_offer(now: datetime, closes_at: datetime) -> bool:
+    """A freed place is offered only while the slot can still be requested."""
+    return now < closes_at
+
+
+def is_offer_live(status: str, expires_at: datetime | None, now: datetime) -> bool:
+    """Whether an offer can still be claimed: offered, and its hold not over."""
+    return status == WaitlistStatus.OFFERED and expires_at is not None and now < expires_at
+
+
+def places_to_offer(capacity: int, booked: int, offers: int) -> int:
+    """How many freed places are waiting for an offer: the places neither a booking nor a
+    live offer holds (both hold one, rule 4)."""
+    return max(capacity - booked - offers, 0)
+
+
+def next_in_line(waiting: Iterable[tuple[datetime, int]], count: int = 1) -> list[int]:
+    """The ids of the next `count` people to offer a place to: first come, first served
+    (the moment they joined, then the entry id for ties)."""
+    return [entry_id for _joined, entry_id in sorted(waiting)[: max(count, 0)]]
+
+
+def free_offer_places(taken: Iterable[int], count: int) -> list[int]:
+    """The numbers (1, 2, …) of the slot's places `count` new offers hold: the lowest not
+    held by a live offer, so that one place is never offered twice."""
+    used = set(taken)
+    places: list[int] = []
+    candidate = 1
+    while len(places) < count:
+        if candidate not in used:
+            places.append(candidate)
+        candidate += 1
+    return places
+
+
+def can_waitlist_join(open_entries: int, max_entries: int) -> bool:
+    """Whether a person with `open_entries` open entries may join another list."""
+    return open_entries < max_entries

@@ -51,8 +51,9 @@ from reservations.models import (
     SessionWindow,
     StaffMembership,
     StaffRole,
+    WaitlistEntry,
 )
-from reservations.rules import Status
+from reservations.rules import Status, WaitlistStatus
 
 logger = logging.getLogger(__name__)
 
@@ -365,37 +366,56 @@ def counselors_free_for(reservation: Reservation) -> list[Counselor]:
 
 
 def held_by_slot(office: Office, first: date, last: date) -> QuerySet:
-    """Places held (requested or confirmed) per slot start in `first`..`last`, as rows."""
+    """Places held per slot start in `first`..`last`, as rows: the requested or confirmed
+    bookings, and the waiting-list offers while they are held (rule 4); a slot may have a
+    row of each (`booked_counts` adds them up). One query."""
     start = datetime.combine(first, datetime.min.time(), tzinfo=rules.TOKYO)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=rules.TOKYO)
     # The slot's office, not the booking's (the same office): the range is then read from
     # the slot index (office, starts_at) instead of scanning every slot of every office.
-    return (
-        Reservation.objects.filter(
-            slot__office=office,
-            status__in=rules.ACTIVE_STATUSES,
-            slot__starts_at__gte=start,
-            slot__starts_at__lt=end,
-        )
+    in_range = {"slot__office": office, "slot__starts_at__gte": start, "slot__starts_at__lt": end}
+    bookings = (
+        Reservation.objects.filter(status__in=rules.ACTIVE_STATUSES, **in_range)
         .values("slot__starts_at")
         .annotate(held=Count("id"))
         .order_by()
     )
+    offers = (
+        WaitlistEntry.objects.filter(status=WaitlistStatus.OFFERED, **in_range)
+        .values("slot__starts_at")
+        .annotate(held=Count("id"))
+        .order_by()
+    )
+    return bookings.union(offers, all=True).order_by()
 
 
 def booked_counts(office: Office, first: date, last: date) -> dict[datetime, int]:
-    """How many places are held (requested or confirmed) per slot start, in one query."""
-    return {row["slot__starts_at"]: row["held"] for row in held_by_slot(office, first, last)}
+    """How many places are held (bookings and live offers, rule 4) per slot start, in one
+    query."""
+    counts: dict[datetime, int] = {}
+    for row in held_by_slot(office, first, last):
+        counts[row["slot__starts_at"]] = counts.get(row["slot__starts_at"], 0) + row["held"]
+    return counts
 
 
 def held_places(office: Office, day: date, start: time | None = None) -> int:
-    """Places held (requested or confirmed) on `day`, or in the slot starting at `start`."""
+    """Places held (bookings and live offers, rule 4) on `day`, or in the slot at `start`."""
     if start is not None:
         moment = datetime.combine(day, start, tzinfo=rules.TOKYO)
-        return Reservation.objects.filter(
-            slot__office=office, status__in=rules.ACTIVE_STATUSES, slot__starts_at=moment
-        ).count()
+        return held_in_slot(office, moment)
     return sum(booked_counts(office, day, day).values())
+
+
+def held_in_slot(office: Office, starts_at: datetime) -> int:
+    """Places held in the slot starting at `starts_at`: its requested and confirmed bookings
+    and its live waiting-list offers (rule 4), in one query."""
+    bookings = Reservation.objects.filter(
+        slot__office=office, status__in=rules.ACTIVE_STATUSES, slot__starts_at=starts_at
+    ).values("slot__office")
+    offers = WaitlistEntry.objects.filter(
+        slot__office=office, status=WaitlistStatus.OFFERED, slot__starts_at=starts_at
+    ).values("slot__office")
+    return bookings.order_by().union(offers.order_by(), all=True).count()
 
 
 @dataclass(frozen=True)
@@ -658,6 +678,29 @@ def reservation_by_token(token: str) -> Reservation | None:
     )
 
 
+def waitlist_entry_by_token(token: str) -> WaitlistEntry | None:
+    """The waiting-list entry behind a private link, or None (never raises on a bad token)."""
+    if not token or len(token) > 64:
+        return None
+    return (
+        WaitlistEntry.objects.select_related("slot", "office", "reservation")
+        .filter(token=token, anonymized_at__isnull=True)
+        .first()
+    )
+
+
+def waitlist_position(entry: WaitlistEntry) -> int:
+    """Where a waiting entry stands in its slot's line (1 is next), rule 16."""
+    return (
+        WaitlistEntry.objects.filter(slot_id=entry.slot_id, status=WaitlistStatus.WAITING)
+        .filter(
+            Q(created_at__lt=entry.created_at) | Q(created_at=entry.created_at, pk__lt=entry.pk)
+        )
+        .count()
+        + 1
+    )
+
+
 # --- Statistics for supervisors: counts only, never who (rule 15) ----------------
 
 
@@ -680,6 +723,9 @@ class MonthStatistics:
     with_companion: int = 0  # an interpreter or an assistant attends (Art. 12(3))
     lead_time: timedelta = timedelta(0)  # summed over the bookings with a request record
     lead_time_count: int = 0
+    waitlist_entries: int = 0  # people who joined a full slot's waiting list (rule 16)
+    waitlist_offers: int = 0  # of them, offered a freed place
+    waitlist_claims: int = 0  # of them, who made the offer a request
 
     @property
     def no_show_rate(self) -> float | None:
@@ -728,9 +774,10 @@ def month_starts(first: date, last: date) -> list[date]:
 def reservation_statistics(office: Office, first: date, last: date) -> Statistics:
     """Counts per month of the session (Asia/Tokyo) from `first`'s month to `last`'s month.
 
-    Two aggregate queries whatever the period: one over the bookings, one over their
-    request and cancellation records. Anonymised bookings count too: the purge keeps status,
-    slot, platform, language and companion (rule 15). Nothing personal is read.
+    Three aggregate queries whatever the period: one over the bookings, one over their
+    request and cancellation records, one over the waiting lists. Anonymised bookings and
+    entries count too: the purge keeps status, slot, platform, language and companion
+    (rule 15). Nothing personal is read.
     """
     months = month_starts(first, last)
     start = datetime.combine(months[0], datetime.min.time(), tzinfo=rules.TOKYO)
@@ -789,8 +836,22 @@ def reservation_statistics(office: Office, first: date, last: date) -> Statistic
         )
         .order_by("month")
     )
+    # Rule 16: the waiting lists of the month's slots; anonymised entries count too.
+    waitlists = (
+        WaitlistEntry.objects.filter(
+            office=office, slot__starts_at__gte=start, slot__starts_at__lt=end
+        )
+        .annotate(month=month_of("slot__starts_at"))
+        .values("month")
+        .annotate(
+            waitlist_entries=Count("id"),
+            waitlist_offers=count(offered_at__isnull=False),
+            waitlist_claims=count(status=WaitlistStatus.CLAIMED),
+        )
+        .order_by("month")
+    )
     by_month: dict[date, dict] = {month: {} for month in months}
-    for row in (*bookings, *records):
+    for row in (*bookings, *records, *waitlists):
         by_month.setdefault(row.pop("month"), {}).update(row)
     result = []
     for month in months:

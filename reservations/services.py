@@ -37,6 +37,7 @@ from reservations import mail, outbox, rules, selectors, tasks
 from reservations.errors import (
     EmailResendRefused,
     LimitReached,
+    OfferNotAvailable,
     ReservationError,
     Restricted,
     SlotFull,
@@ -67,8 +68,9 @@ from reservations.models import (
     SessionWindow,
     Slot,
     StaffMembership,
+    WaitlistEntry,
 )
-from reservations.rules import Status
+from reservations.rules import Status, WaitlistStatus
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -278,8 +280,16 @@ def _choose_counselor(
     return picked
 
 
-def _held(slot_row: Slot) -> int:
-    return slot_row.reservations.filter(status__in=rules.ACTIVE_STATUSES).count()
+def _held(slot_row: Slot, *, own_offer: WaitlistEntry | None = None) -> int:
+    """Places held in the locked slot: requested and confirmed bookings and live
+    waiting-list offers (rule 4), but for `own_offer`, the place its claim takes. One query."""
+    bookings = Reservation.objects.filter(slot=slot_row, status__in=rules.ACTIVE_STATUSES)
+    offers = WaitlistEntry.objects.filter(slot=slot_row, status=WaitlistStatus.OFFERED)
+    if own_offer is not None:
+        offers = offers.exclude(pk=own_offer.pk)
+    return (
+        bookings.values("slot").order_by().union(offers.values("slot").order_by(), all=True).count()
+    )
 
 
 def _rules_for(office: Office, start: datetime) -> rules.OfficeRules:
@@ -424,6 +434,47 @@ def reservation_request(
 
     `terms_now`: the office's terms as the sending page read them at the same `now`.
     """
+    return _request(
+        office=office,
+        slot_start=slot_start,
+        name=name,
+        email=email,
+        seeker_number=seeker_number,
+        about_to_register=about_to_register,
+        phone=phone,
+        topic=topic,
+        companion=companion,
+        companion_language=companion_language,
+        platform=platform,
+        language=language,
+        consent=consent,
+        now=now,
+        terms_now=terms_now,
+        offer=None,
+    )
+
+
+def _request(
+    *,
+    office: Office,
+    slot_start: datetime,
+    name: str,
+    email: str,
+    seeker_number: str = "",
+    about_to_register: bool = False,
+    phone: str = "",
+    topic: str = "",
+    companion: str = "",
+    companion_language: str = "",
+    platform: str = Platform.ZOOM,
+    language: str = "ja",
+    consent: ConsentGiven,
+    now: datetime | None = None,
+    terms_now: TermsNow | None = None,
+    offer: WaitlistEntry | None,
+) -> Reservation:
+    """`reservation_request`, or the claim of a waiting-list `offer`, whose own place the
+    request then takes (rule 16): every other check is the same."""
     now = now or timezone.now()
     details = _validated_request_details(
         name=name,
@@ -451,6 +502,13 @@ def reservation_request(
     with transaction.atomic():
         _lock_person(seeker_number=seeker_number, email=email)
         slot_row = _lock_slot(office, slot)
+        if offer is not None:
+            # Lock order: person, slot, then the slot's waiting-list entries.
+            offer = _lock_entry(offer)
+            if offer.slot_id != slot_row.pk or not rules.is_offer_live(
+                offer.status, offer.offer_expires_at, now
+            ):
+                raise OfferNotAvailable(_offer_gone_message())
         # Everything below is re-checked after the locks: no race can slip past it.
         if selectors.active_restriction(office, seeker_number=seeker_number, email=email, now=now):
             raise Restricted(
@@ -474,7 +532,7 @@ def reservation_request(
                 ),
                 existing=existing[0],
             )
-        if _held(slot_row) >= slot.capacity:
+        if _held(slot_row, own_offer=offer) >= slot.capacity:
             raise SlotFull(_("この日時は、ほかの方の予約で埋まりました。"))
 
         reservation = _create_with_unique_reference(
@@ -494,7 +552,13 @@ def reservation_request(
             # Art. 6(2): a counselor may take the next request during a session.
             actor=consent.recorded_by if consent.verbal else None,
             actor_kind=ActorKind.SEEKER if not consent.verbal else ActorKind.STAFF,
+            details={"waitlist_entry": offer.pk} if offer is not None else None,
         )
+        if offer is not None:
+            offer.status = WaitlistStatus.CLAIMED
+            offer.reservation = reservation
+            offer.finished_at = now
+            offer.save(update_fields=["status", "reservation", "finished_at"])
     return reservation
 
 
@@ -656,6 +720,8 @@ def _finish(
         reason=reason,
         details=details,
     )
+    if rules.is_active(previous) and not rules.is_active(target):
+        _place_freed(reservation.slot, now=now)
     return reservation
 
 
@@ -847,6 +913,11 @@ def reservation_move(
             )
         if reservation.slot.starts_at == target.start:
             raise ReservationError(_("今と同じ日時です。"), code="same_slot")
+        old_slot = reservation.slot
+        # Two slots: locked in time order, so that two moves crossing each other's slots
+        # cannot wait on each other (the old one's place is offered on below, rule 16).
+        if old_slot.starts_at < target.start:
+            _lock_slot_row(old_slot)
         slot_row = _lock_slot(office, target)
         if (
             slot_row.reservations.filter(
@@ -861,7 +932,7 @@ def reservation_move(
             raise LimitReached(_("この方は移動先の日時にすでに予約があります。"))
         if _held(slot_row) >= target.capacity:
             raise SlotFull(_("移動先の日時は満席です。"))
-        old_start = reservation.slot.starts_at
+        old_start = old_slot.starts_at
         reservation.slot = slot_row
         if reservation.counselor_id is not None or (
             reservation.status == Status.CONFIRMED and office_rules.rota is not None
@@ -885,6 +956,7 @@ def reservation_move(
                 "updated_at",
             ]
         )
+        _place_freed(old_slot, now=now)
         _record(
             reservation,
             kind=EventKind.MOVED,
@@ -1213,11 +1285,13 @@ def _lock_slots_in_order(office: Office, current: Slot, target: rules.Slot) -> S
     return rows[target.start]
 
 
-def _release_place(reservation: Reservation, *, slot_row: Slot) -> None:
+def _release_place(reservation: Reservation, *, slot_row: Slot, now: datetime) -> None:
     """`reservation` no longer holds its place in `slot_row` (locked by the caller): the place
-    is free for others once this commits. Whatever a freed place sets going starts here."""
+    goes to the first on the slot's waiting list (rule 16), else it is free for others once
+    this commits."""
     _availability_changed(slot_row.office_id)
     logger.info("booking %s gave up its place in slot %s", reservation.reference, slot_row.pk)
+    _place_freed(slot_row, now=now)
 
 
 def reservation_move_by_seeker(
@@ -1363,7 +1437,7 @@ def _move_by_seeker(
     )
     if needs_consent:
         consent_record(reservation=reservation, given=consent, now=now)
-    _release_place(reservation, slot_row=current)
+    _release_place(reservation, slot_row=current, now=now)
     _record(
         reservation,
         kind=EventKind.MOVED,
@@ -1594,6 +1668,7 @@ def reservation_meeting_retry(
 class PurgeResult:
     reservations: int
     consents: int
+    waitlist_entries: int = 0
 
 
 # rule 15: bookings in these states are over; their personal data is kept only for
@@ -1652,7 +1727,27 @@ def reservations_purge_personal_data(
             if not still_known.exists():
                 SeekerLock.objects.filter(key__in=_person_lock_keys(**identity)).delete()
             reservations += 1
-    return PurgeResult(reservations=reservations, consents=consents)
+    # Waiting-list entries are over once claimed, left or expired: anonymised alike, so that
+    # the statistics still count them (rule 15).
+    entries = WaitlistEntry.objects.filter(
+        slot__ends_at__lt=cutoff, anonymized_at__isnull=True
+    ).exclude(status__in=rules.OPEN_WAITLIST_STATUSES)
+    waitlist_entries = 0
+    for pk in list(entries.values_list("pk", flat=True)):
+        waitlist_entries += (
+            WaitlistEntry.objects.filter(pk=pk, anonymized_at__isnull=True)
+            .exclude(status__in=rules.OPEN_WAITLIST_STATUSES)
+            .update(
+                name="",
+                seeker_number="",
+                email="",
+                person_key=f"anonymized:{pk}",
+                anonymized_at=now,
+            )
+        )
+    return PurgeResult(
+        reservations=reservations, consents=consents, waitlist_entries=waitlist_entries
+    )
 
 
 def reservation_link_resend(
@@ -1692,7 +1787,7 @@ def email_resend(
     with transaction.atomic():
         email = (
             OutgoingEmail.objects.select_for_update(of=("self",))
-            .select_related("reservation__slot")
+            .select_related("reservation__slot", "waitlist_entry__slot")
             .get(pk=email.pk)
         )
         if email.status not in (EmailStatus.FAILED, EmailStatus.RETRYING):
@@ -1705,24 +1800,22 @@ def email_resend(
             )
         email.status = EmailStatus.RETRYING
         email.save(update_fields=["status"])
-        # Who asked, in the booking's history (append-only, like every other change).
-        ReservationEvent.objects.create(
-            reservation=email.reservation,
-            kind=EventKind.NOTE,
-            from_status=email.reservation.status,
-            to_status=email.reservation.status,
-            at=now,
-            actor=actor if actor is not None and actor.is_authenticated else None,
-            actor_kind=ActorKind.STAFF,
-            reason=_("メールの再送を依頼しました。"),
-            details={"action": "email_resend", "email": email.pk, "kind": email.kind},
-        )
+        if email.reservation is not None:
+            # Who asked, in the booking's history (append-only, like every other change).
+            ReservationEvent.objects.create(
+                reservation=email.reservation,
+                kind=EventKind.NOTE,
+                from_status=email.reservation.status,
+                to_status=email.reservation.status,
+                at=now,
+                actor=actor if actor is not None and actor.is_authenticated else None,
+                actor_kind=ActorKind.STAFF,
+                reason=_("メールの再送を依頼しました。"),
+                details={"action": "email_resend", "email": email.pk, "kind": email.kind},
+            )
         outbox.enqueue(tasks.send_email, email_id=email.pk)
     logger.info(
-        "email %s (%s) of booking %s queued again by staff",
-        email.pk,
-        email.kind,
-        email.reservation.reference,
+        "email %s (%s) of %s queued again by staff", email.pk, email.kind, mail.about(email)
     )
     return email
 
@@ -1815,6 +1908,8 @@ OFFICE_SETTINGS = (
     "max_seeker_moves",
     "no_show_threshold",
     "no_show_window_days",
+    "waitlist_max_entries",
+    "waitlist_offer_minutes",
 )
 # The office's own details; None leaves an existing office's value as it is.
 OFFICE_DETAILS = (
@@ -1967,3 +2062,285 @@ def counselor_calendar_revoke(*, counselor: Counselor, actor: AbstractBaseUser |
                 getattr(actor, "pk", None),
             )
     counselor.calendar_token = ""
+
+
+# --- The waiting list of a full slot (キャンセル待ち, rule 16) ------------------------------
+#
+# Lock order, as for bookings: the person, then a booking, then the slot (two slots in time
+# order), then the slot's waiting-list entries. A live offer holds a place like a booking
+# (`_held`), so every count made under the slot lock sees it.
+
+
+def _offer_gone_message() -> str:
+    return _(
+        "このご案内は、期限が過ぎたか、すでに使われたため、ご利用いただけません。"
+        "ほかの日時をお選びください。"
+    )
+
+
+def _lock_slot_row(slot: Slot) -> Slot:
+    return Slot.objects.select_for_update(of=("self",)).select_related("office").get(pk=slot.pk)
+
+
+def _lock_entry(entry: WaitlistEntry) -> WaitlistEntry:
+    return (
+        WaitlistEntry.objects.select_for_update(of=("self",))
+        .select_related("slot", "office")
+        .get(pk=entry.pk)
+    )
+
+
+def _place_freed(slot: Slot, *, now: datetime) -> None:
+    """A place of `slot` was given back (a booking cancelled, rejected, expired or moved
+    away, an offer left): the next person in line is offered it, in the same transaction
+    (rule 16). The one hook of every such moment."""
+    if now >= slot.starts_at:
+        return
+    _offer_next_locked(_lock_slot_row(slot), now=now)
+
+
+@dataclass(frozen=True)
+class WaitlistChange:
+    offered: int = 0
+    offers_expired: int = 0
+    closed: int = 0
+
+    def __add__(self, other: WaitlistChange) -> WaitlistChange:
+        return WaitlistChange(
+            offered=self.offered + other.offered,
+            offers_expired=self.offers_expired + other.offers_expired,
+            closed=self.closed + other.closed,
+        )
+
+
+def _entry_finish(entry: WaitlistEntry, *, status: str, now: datetime, kind: str) -> None:
+    entry.status = status
+    entry.finished_at = now
+    entry.save(update_fields=["status", "finished_at"])
+    outbox.waitlist_email_enqueue(entry=entry, kind=kind)
+
+
+def _offer_next_locked(slot_row: Slot, *, now: datetime) -> WaitlistChange:
+    """Bring the locked slot's waiting list up to date: offers past their hold expire, the
+    list closes at the cut-off, and every place neither booked nor offered goes to the next
+    in line. Idempotent."""
+    entries = list(
+        WaitlistEntry.objects.select_for_update(of=("self",))
+        .filter(slot=slot_row, status__in=rules.OPEN_WAITLIST_STATUSES)
+        .order_by("created_at", "id")
+    )
+    if not entries:
+        return WaitlistChange()
+    office = slot_row.office
+    office_rules = _rules_for(office, slot_row.starts_at)
+    closes_at = rules.waitlist_closes_at(slot_row.starts_at, office_rules)
+    expired = closed = 0
+    live: list[WaitlistEntry] = []
+    waiting: list[WaitlistEntry] = []
+    for entry in entries:
+        if entry.status == WaitlistStatus.OFFERED and not rules.is_offer_live(
+            entry.status, entry.offer_expires_at, now
+        ):
+            _entry_finish(
+                entry, status=WaitlistStatus.EXPIRED, now=now, kind=EmailKind.WAITLIST_OFFER_EXPIRED
+            )
+            expired += 1
+        elif rules.is_waitlist_closed(closes_at, now):
+            _entry_finish(
+                entry, status=WaitlistStatus.EXPIRED, now=now, kind=EmailKind.WAITLIST_CLOSED
+            )
+            closed += 1
+        elif entry.status == WaitlistStatus.OFFERED:
+            live.append(entry)
+        else:
+            waiting.append(entry)
+    offered = 0
+    if waiting and rules.can_offer(now, closes_at):
+        slot = rules.find_slot(slot_row.starts_at, office_rules)
+        booked = Reservation.objects.filter(slot=slot_row, status__in=rules.ACTIVE_STATUSES).count()
+        free = rules.places_to_offer(slot.capacity if slot else 0, booked, len(live))
+        chosen = rules.next_in_line([(e.created_at, e.pk) for e in waiting], free)
+        places = rules.free_offer_places([e.offer_place for e in live], len(chosen))
+        by_id = {e.pk: e for e in waiting}
+        expires_at = rules.offer_expires_at(now, office.waitlist_offer_minutes, closes_at)
+        for entry_id, place in zip(chosen, places, strict=True):
+            entry = by_id[entry_id]
+            entry.status = WaitlistStatus.OFFERED
+            entry.offer_place = place
+            entry.offered_at = now
+            entry.offer_expires_at = expires_at
+            entry.save(update_fields=["status", "offer_place", "offered_at", "offer_expires_at"])
+            outbox.waitlist_email_enqueue(entry=entry, kind=EmailKind.WAITLIST_OFFER)
+            offered += 1
+    if expired or closed or offered:
+        # An offer made holds a place; one ended gives it back (rule 4).
+        _availability_changed(office.pk)
+    return WaitlistChange(offered=offered, offers_expired=expired, closed=closed)
+
+
+def waitlist_join(
+    *,
+    office: Office,
+    slot_start: datetime,
+    name: str,
+    email: str,
+    seeker_number: str = "",
+    about_to_register: bool = False,
+    platform: str = Platform.ZOOM,
+    language: str = "ja",
+    now: datetime | None = None,
+) -> WaitlistEntry:
+    """A person joins a full slot's waiting list (rule 16); the terms are agreed to when the
+    offer is claimed and becomes a request (Art. 6(3))."""
+    now = now or timezone.now()
+    details = _validated_request_details(
+        name=name,
+        email=email,
+        seeker_number=seeker_number,
+        about_to_register=about_to_register,
+        phone="",
+        topic="",
+        companion="",
+        companion_language="",
+        platform=platform,
+        language=language,
+    )
+    seeker_number = str(details["seeker_number"])
+    email = str(details["email"])
+    office_rules = _rules_for(office, slot_start)
+    refusal = rules.request_refusal(slot_start, now, office_rules)
+    if refusal is not None:
+        raise ReservationError(_refusal_message(refusal), code=refusal.value)
+    slot = rules.find_slot(slot_start, office_rules)
+    assert slot is not None  # request_refusal checked it  # noqa: S101
+    with transaction.atomic():
+        _lock_person(seeker_number=seeker_number, email=email)
+        slot_row = _lock_slot(office, slot)
+        if rules.waitlist_refusal(
+            slot_start, now, office_rules, remaining=slot.capacity - _held(slot_row)
+        ):
+            raise ReservationError(
+                _(
+                    "この日時にはまだ空きがあります。キャンセル待ちではなく、そのままお申し込みください。"
+                ),
+                code=rules.WaitlistRefusal.NOT_FULL.value,
+            )
+        if selectors.active_restriction(office, seeker_number=seeker_number, email=email, now=now):
+            raise Restricted(
+                _(
+                    "申し訳ありませんが、オンラインでの予約をお受けできません。"
+                    "お手数ですが %(phone)s までお電話ください。"
+                )
+                % {"phone": office.phone}
+            )
+        person = selectors.same_person(seeker_number=seeker_number, email=email)
+        if slot_row.reservations.filter(person, status__in=rules.ACTIVE_STATUSES).exists():
+            raise LimitReached(_("この日時はすでに申し込まれています。"))
+        open_entries = list(
+            WaitlistEntry.objects.filter(
+                person, office=office, status__in=rules.OPEN_WAITLIST_STATUSES
+            ).values_list("slot_id", flat=True)
+        )
+        if slot_row.pk in open_entries:
+            raise LimitReached(
+                _("この日時のキャンセル待ちには、すでに登録されています。"), code="already_waiting"
+            )
+        if not rules.can_waitlist_join(len(open_entries), office.waitlist_max_entries):
+            raise LimitReached(
+                _(
+                    "キャンセル待ちは1人 %(count)s 件までです。"
+                    "ほかのキャンセル待ちを取り消してから登録してください。"
+                )
+                % {"count": office.waitlist_max_entries},
+                code="waitlist_limit",
+            )
+        try:
+            with transaction.atomic():
+                entry = WaitlistEntry.objects.create(
+                    office=office,
+                    slot=slot_row,
+                    token=rules.new_token(),
+                    name=str(details["name"]),
+                    seeker_number=seeker_number,
+                    about_to_register=bool(details["about_to_register"]),
+                    email=email,
+                    platform=platform,
+                    language=language,
+                    person_key=rules.person_key(seeker_number=seeker_number, email=email),
+                    created_at=now,
+                    closes_at=rules.waitlist_closes_at(slot.start, office_rules),
+                )
+        except IntegrityError as exc:
+            # The person lock makes this unreachable; the backstop answers politely.
+            if "one_open_waitlist_entry_per_person_per_slot" in str(exc):
+                raise LimitReached(
+                    _("この日時のキャンセル待ちには、すでに登録されています。"),
+                    code="already_waiting",
+                ) from exc
+            raise
+        outbox.waitlist_email_enqueue(entry=entry, kind=EmailKind.WAITLIST_JOINED)
+    return entry
+
+
+def waitlist_leave(*, entry: WaitlistEntry, now: datetime | None = None) -> WaitlistEntry:
+    """A person leaves a waiting list from the link in its emails; an offer they held goes
+    to the next in line (rule 16). Leaving twice changes nothing."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        slot_row = _lock_slot_row(entry.slot)
+        entry = _lock_entry(entry)
+        if not entry.is_open:
+            return entry
+        held_an_offer = entry.status == WaitlistStatus.OFFERED
+        _entry_finish(entry, status=WaitlistStatus.LEFT, now=now, kind=EmailKind.WAITLIST_LEFT)
+        if held_an_offer:
+            _availability_changed(entry.office_id)
+            _offer_next_locked(slot_row, now=now)
+    return entry
+
+
+def waitlist_offer_next(*, slot: Slot, now: datetime | None = None) -> WaitlistChange:
+    """Offer a slot's free places to the people waiting for it, expire offers past their
+    hold and close the list at the cut-off (rule 16); idempotent."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        return _offer_next_locked(_lock_slot_row(slot), now=now)
+
+
+def waitlist_claim(
+    *, entry: WaitlistEntry, consent: ConsentGiven, now: datetime | None = None
+) -> Reservation:
+    """The person offered a place claims it: it becomes their request exactly as if booked
+    now (rules 5–9, 12), with their consent recorded then (Art. 6(3)), in their language."""
+    now = now or timezone.now()
+    current = WaitlistEntry.objects.select_related("office", "slot").filter(pk=entry.pk).first()
+    if current is None or not rules.is_offer_live(current.status, current.offer_expires_at, now):
+        raise OfferNotAvailable(_offer_gone_message())
+    return _request(
+        office=current.office,
+        slot_start=current.slot.starts_at,
+        name=current.name,
+        email=current.email,
+        seeker_number=current.seeker_number,
+        about_to_register=current.about_to_register,
+        platform=current.platform,
+        language=current.language,
+        consent=consent,
+        now=now,
+        offer=current,
+    )
+
+
+def waitlists_sweep(*, now: datetime | None = None) -> WaitlistChange:
+    """The periodic job of the waiting lists: every slot with people in line is brought up
+    to date (`waitlist_offer_next`). Idempotent: a second run changes nothing."""
+    now = now or timezone.now()
+    slot_ids = (
+        WaitlistEntry.objects.filter(status__in=rules.OPEN_WAITLIST_STATUSES)
+        .values_list("slot_id", flat=True)
+        .distinct()
+    )
+    change = WaitlistChange()
+    for slot in Slot.objects.filter(pk__in=list(slot_ids)).order_by("starts_at"):
+        change = change + waitlist_offer_next(slot=slot, now=now)
+    return change

@@ -12,6 +12,8 @@ OFFICE_PAGES = [
     ("slots/", views.week, "week"),
     ("book/", views.request_booking, "request"),
     ("book/done/", views.done, "done"),
+    ("waitlist/", views.waitlist_join, "waitlist-join"),
+    ("waitlist/done/", views.waitlist_done, "waitlist-done"),
 ]
 
 urlpatterns = [
@@ -28,6 +30,9 @@ urlpatterns = [
     path("staff/calendar/<str:token>.ics", views.counselor_calendar, name="counselor-calendar"),
     path("r/<str:token>/move/", views.move, name="move"),
     path("r/<str:token>/move/confirm/", views.move_confirm, name="move-confirm"),
+    # A waiting-list entry's private link (the offer, leaving the list), rule 16.
+    path("w/<str:entry_token>/", views.waitlist_entry, name="waitlist-entry"),
+    path("w/<str:entry_token>/leave/", views.waitlist_leave, name="waitlist-leave"),
     path("api/slots/", api.slots, name="api-slots"),
     path("zoom/webhook/", webhooks.zoom, name="zoom-webhook"),
 ]

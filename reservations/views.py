@@ -37,6 +37,8 @@ from reservations.forms import (
     BookingWindow,
     MoveForm,
     RequestForm,
+    WaitlistClaimForm,
+    WaitlistJoinForm,
     parse_slot_value,
     slot_value,
 )
@@ -46,15 +48,18 @@ from reservations.models import (
     PREFECTURES,
     MeetingState,
     Office,
+    Platform,
     Reservation,
+    WaitlistEntry,
 )
 from reservations.offices import current_office_or_404
-from reservations.rules import Status
+from reservations.rules import Status, WaitlistStatus
 
 logger = logging.getLogger(__name__)
 
-# How many sessions the home page offers directly.
+# How many sessions the home page offers directly, and full ones with a waiting list.
 HOME_SLOTS = 6
+HOME_FULL_SLOTS = 3
 # The confirmation step's one-time token: signed so only this site can issue one, and
 # remembered in the (shared) cache once used so that a double click books once.
 FORM_TOKEN_SALT = "reservations.request-form"  # noqa: S105 - a signing salt, not a secret
@@ -123,9 +128,15 @@ def home(request: HttpRequest) -> HttpResponse:
     def content() -> str:
         window = _booking_window(office, now)
         next_slots = [a for _start, a in sorted(window.availability.items()) if not a.is_full]
+        # Rule 16: a full slot that could still be requested has a waiting list.
+        full_slots = [a for _start, a in sorted(window.availability.items()) if a.is_full]
         return render_to_string(
             "reservations/_home.html",
-            {"next_slots": next_slots[:HOME_SLOTS], "terms": terms},
+            {
+                "next_slots": next_slots[:HOME_SLOTS],
+                "full_slots": full_slots[:HOME_FULL_SLOTS],
+                "terms": terms,
+            },
             request,
         )
 
@@ -818,7 +829,7 @@ def _move_refused(
 
 def _consent_needed(reservation: Reservation, now: datetime) -> tuple[TermsVersion | None, bool]:
     """The terms in force, and whether moving needs the seeker to agree to them (rule 14)."""
-    terms = terms_in_force(reservation.office_id, now)
+    terms = consent_selectors.terms_in_force(reservation.office_id, now)
     if terms is None:
         return None, False
     agreed = consent_selectors.latest_consent(reservation.pk)
@@ -1112,3 +1123,237 @@ def _move_service_refused(
     if isinstance(error, services.Restricted):
         return _move_refused(request, reservation, "restricted")
     return _move_refused(request, reservation, error.code, error.message)
+
+
+# --- the waiting list of a full slot (キャンセル待ち, rule 16) -----------------------------
+
+WAITLIST_TOKEN_SALT = "reservations.waitlist-form"  # noqa: S105 - a signing salt
+WAITLIST_DONE_SESSION_KEY = "reservations:waitlist-done"
+
+
+def _waitlist_form_token() -> str:
+    return signing.dumps(secrets.token_urlsafe(16), salt=WAITLIST_TOKEN_SALT)
+
+
+def _waitlist_nonce(request: HttpRequest) -> str | None:
+    try:
+        return str(
+            signing.loads(
+                request.POST.get("form_token", ""),
+                salt=WAITLIST_TOKEN_SALT,
+                max_age=FORM_TOKEN_MAX_AGE,
+            )
+        )
+    except signing.BadSignature:
+        return None
+
+
+def _waitlist_form_page(
+    request: HttpRequest,
+    form: WaitlistJoinForm,
+    available: selectors.Availability | None,
+    *,
+    notice: str = "",
+) -> HttpResponse:
+    return render(
+        request,
+        "reservations/waitlist_join.html",
+        {
+            "form": form,
+            "available": available,
+            "slot": slot_value(available.slot.start) if available else "",
+            "form_token": _waitlist_form_token(),
+            "notice": notice,
+        },
+    )
+
+
+def _waitlist_refused(request: HttpRequest, kind: str, message: str = "") -> HttpResponse:
+    return render(request, "reservations/waitlist_refused.html", {"kind": kind, "message": message})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def waitlist_join(request: HttpRequest) -> HttpResponse:
+    """The waiting-list form of a full slot (name, 求職番号, email, language), and joining."""
+    office = current_office_or_404(request)
+    now = timezone.now()
+    window = _booking_window(office, now)
+    raw = request.GET.get("slot", "") if request.method == "GET" else request.POST.get("slot", "")
+    start = parse_slot_value(raw)
+    available = window.availability.get(start) if start else None
+    if available is None:
+        # Not a slot one could request now (past its cut-off, closed, nonsense).
+        return _waitlist_refused(request, "no_list")
+    if not available.is_full:
+        return _waitlist_refused(request, "not_full")
+    if request.method == "GET":
+        initial = {"language": _language(), "platform": Platform.ZOOM}
+        return _waitlist_form_page(request, WaitlistJoinForm(initial=initial), available)
+
+    form = WaitlistJoinForm(request.POST)
+    if not form.is_valid():
+        return _waitlist_form_page(request, form, available)
+    nonce = _waitlist_nonce(request)
+    if nonce is None:
+        return _waitlist_form_page(
+            request,
+            form,
+            available,
+            notice=_(
+                "時間がたったため、まだ登録していません。内容を確かめて、もう一度送信してください。"
+            ),
+        )
+    key = f"waitlist-form:{nonce}"
+    if not cache.add(key, FORM_TOKEN_PENDING, timeout=FORM_TOKEN_MAX_AGE):
+        # A double click: the first one joined (or is joining).
+        earlier = cache.get(key)
+        if earlier not in (None, FORM_TOKEN_PENDING):
+            return _show_waitlist_done(request, str(earlier))
+        return render(request, "reservations/refused.html", {"kind": "busy"})
+    fields = form.service_fields()
+    ip = ratelimit.client_ip(request)
+    person = rules.person_key(seeker_number=fields["seeker_number"], email=fields["email"])
+    per_ip, per_person = ratelimit.request_limits()
+    within_ip = ratelimit.hit(per_ip, ip or "", now)
+    within_person = ratelimit.hit(per_person, person, now)
+    if not (within_ip and within_person):
+        cache.delete(key)
+        return too_many_requests(request)
+    try:
+        entry = services.waitlist_join(
+            office=office, slot_start=available.slot.start, now=now, **fields
+        )
+    except services.ReservationError as error:
+        cache.delete(key)
+        if isinstance(error, services.Restricted):
+            return render(request, "reservations/refused.html", {"kind": "restricted"})
+        if error.code == rules.WaitlistRefusal.NOT_FULL:
+            return _waitlist_refused(request, "not_full")
+        if error.code in SLOT_REFUSALS:
+            return _waitlist_refused(request, "no_list")
+        if isinstance(error, services.LimitReached):
+            return _waitlist_refused(request, "limit", error.message)
+        field = error.code if error.code in form.fields else None
+        form.add_error(field, error.message)
+        return _waitlist_form_page(request, form, available)
+    cache.set(key, entry.token, timeout=FORM_TOKEN_MAX_AGE)
+    return _show_waitlist_done(request, entry.token)
+
+
+def _show_waitlist_done(request: HttpRequest, token: str) -> HttpResponse:
+    # Found through the session, as the request's done page: nothing personal in the URL.
+    request.session[WAITLIST_DONE_SESSION_KEY] = {
+        "token": token,
+        "until": int(timezone.now().timestamp()) + DONE_PAGE_SECONDS,
+    }
+    return redirect(offices.office_path(request, "reservations:waitlist-done"))
+
+
+@never_cache
+@require_GET
+def waitlist_done(request: HttpRequest) -> HttpResponse:
+    """Joined: what happens next, and where the email went (masked)."""
+    current_office_or_404(request)
+    shown = request.session.get(WAITLIST_DONE_SESSION_KEY)
+    if shown is None:
+        return redirect(offices.office_path(request, "reservations:home"))
+    fresh = isinstance(shown, dict) and timezone.now().timestamp() < shown.get("until", 0)
+    entry = selectors.waitlist_entry_by_token(str(shown.get("token", ""))) if fresh else None
+    return _private(
+        render(
+            request,
+            "reservations/waitlist_done.html",
+            {
+                "entry": entry,
+                "masked_email": rules.mask_email(entry.email) if entry else "",
+            },
+        )
+    )
+
+
+def _entry_or_404(request: HttpRequest, token: str) -> WaitlistEntry:
+    entry = offices.private_waitlist_entry(request, token)
+    if entry is None:
+        raise Http404
+    # The link arrives by email, in the entry's language (as a booking's does).
+    if languages.chosen_language(request) is None and entry.language:
+        translation.activate(entry.language)
+        request.LANGUAGE_CODE = translation.get_language()
+    return entry
+
+
+def _entry_page(
+    request: HttpRequest, entry: WaitlistEntry, form: WaitlistClaimForm | None, now: datetime
+) -> HttpResponse:
+    live = rules.is_offer_live(entry.status, entry.offer_expires_at, now)
+    return _private(
+        render(
+            request,
+            "reservations/waitlist_entry.html",
+            {
+                "entry": entry,
+                "offer_live": live,
+                "form": form if live else None,
+                "terms": consent_selectors.terms_in_force(entry.office_id, now) if live else None,
+                "position": (
+                    selectors.waitlist_position(entry)
+                    if entry.status == WaitlistStatus.WAITING
+                    else None
+                ),
+            },
+        )
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def waitlist_entry(request: HttpRequest, entry_token: str) -> HttpResponse:
+    """An entry's private page: where it stands, and while a place is offered, the claim
+    (the consent a request needs, one button)."""
+    entry = _entry_or_404(request, entry_token)
+    now = timezone.now()
+    terms = consent_selectors.terms_in_force(entry.office_id, now)
+    terms_id = terms.pk if terms else None
+    if request.method == "GET":
+        return _entry_page(request, entry, WaitlistClaimForm(terms_version_id=terms_id), now)
+    form = WaitlistClaimForm(request.POST, terms_version_id=terms_id)
+    if not rules.is_offer_live(entry.status, entry.offer_expires_at, now):
+        return _entry_page(request, entry, None, now)
+    if not form.is_valid():
+        return _entry_page(request, entry, form, now)
+    consent = ConsentGiven(
+        terms_version_id=terms.pk,
+        platform_terms_accepted=form.cleaned_data["agree_terms"],
+        confirmed_items=frozenset(form.confirmed_items()),
+        ip_address=ratelimit.client_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:1000],
+        # Recorded in the person's language: the one their emails and this page speak.
+        language=entry.language,
+    )
+    try:
+        reservation = services.waitlist_claim(entry=entry, consent=consent, now=now)
+    except services.ReservationError as error:
+        if isinstance(error, services.OfferNotAvailable):
+            entry.refresh_from_db()
+            return _entry_page(request, entry, None, now)
+        if isinstance(error, services.Restricted):
+            return render(request, "reservations/refused.html", {"kind": "restricted"})
+        if isinstance(error, ConsentError):
+            form.add_error("agree_terms", error.message)
+            return _entry_page(request, entry, form, now)
+        return _waitlist_refused(request, "claim", error.message)
+    return _show_done(request, reservation.token)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def waitlist_leave(request: HttpRequest, entry_token: str) -> HttpResponse:
+    """Leave the waiting list, with a confirmation step (the link in every email)."""
+    entry = _entry_or_404(request, entry_token)
+    if request.method == "POST":
+        if entry.is_open:
+            services.waitlist_leave(entry=entry)
+            messages.success(request, _("キャンセル待ちを取り消しました。"))
+        return redirect(entry.get_absolute_url())
+    return _private(render(request, "reservations/waitlist_leave.html", {"entry": entry}))

@@ -29,6 +29,7 @@ supervisors_see_statistics = importlib.import_module(
     "reservations.migrations.0007_statistics_permission"
 )
 rota_permissions = importlib.import_module("reservations.migrations.0015_rota_permissions")
+waitlist_migration = importlib.import_module("reservations.migrations.0017_waitlist")
 COUNSELOR = staff_groups_migration.COUNSELOR
 SUPERVISOR = staff_groups_migration.SUPERVISOR
 PASSWORD = "kaunsera-no-himitsu-2027"  # passes the password validators
@@ -48,6 +49,7 @@ def staff_groups(db) -> dict[str, Group]:
         supervisors_see_statistics.grant(django_apps, None)
         staff_memberships_migration.grant(django_apps, None)
         rota_permissions.grant(django_apps, None)
+        waitlist_migration.grant(django_apps, None)
     return {group.name: group for group in Group.objects.filter(name__in=[COUNSELOR, SUPERVISOR])}
 
 

@@ -916,6 +916,8 @@ def office_form(office, windows: list[tuple[int, str, str, int]], **fields: obje
         "max_seeker_moves": office.max_seeker_moves,
         "no_show_threshold": office.no_show_threshold,
         "no_show_window_days": office.no_show_window_days,
+        "waitlist_max_entries": office.waitlist_max_entries,
+        "waitlist_offer_minutes": office.waitlist_offer_minutes,
         "windows-TOTAL_FORMS": len(windows),
         "windows-INITIAL_FORMS": len(existing),
         "windows-MIN_NUM_FORMS": 0,

@@ -124,7 +124,9 @@ def test_week_shows_open_full_and_past_slots(client, office, terms, make_reserva
     # Wednesday 10:00 is full, shown as full and not as a link.
     wednesday = html.split('id="day-20261223"')[1].split("</section>")[0]
     assert '10:00–10:30</span><span class="slot__state">満席' in wednesday
-    assert "?slot=2026-12-23T10:00" not in html
+    assert "/book/?slot=2026-12-23T10:00" not in html
+    # Rule 16: a full slot leads to its waiting list instead.
+    assert 'href="/waitlist/?slot=2026-12-23T10:00"' in wednesday
     assert 'href="/book/?slot=2026-12-23T10:30"' in html
     # Saturday and Sunday have no sessions at this office and are not listed.
     assert "12月26日(土)" not in html

@@ -65,6 +65,9 @@ HEADER = [
     "連絡の言語: Easy Japanese",
     "通訳者・介助者の同席",
     "申込みから相談までの日数（平均）",
+    "キャンセル待ちの登録",
+    "キャンセル待ちへの案内",
+    "キャンセル待ちからの申込み",
 ]
 
 
@@ -196,16 +199,16 @@ def page_table(response) -> list[list[str]]:  # noqa: ANN001
 EXPECTED = [
     HEADER,
     # month, req, conf, att, no-show, c-seeker, c-staff, exp, rej, rate, zoom, tele, ja, en,
-    # companion, lead
+    # companion, lead, waitlist entries, offers, claims
     ["2027年1月", "6", "3", "1", "1", "1", "1", "1", "1", "50.0%", "5", "1", "5", "1"]
     + ["0"] * 6
-    + ["1", "7.8"],
+    + ["1", "7.8", "0", "0", "0"],
     ["2027年2月", "4", "3", "2", "1", "0", "0", "0", "0", "33.3%", "3", "1", "3", "1"]
     + ["0"] * 6
-    + ["1", "8.0"],
+    + ["1", "8.0", "0", "0", "0"],
     ["合計", "10", "6", "3", "2", "1", "1", "1", "1", "40.0%", "8", "2", "8", "2"]
     + ["0"] * 6
-    + ["2", "7.9"],
+    + ["2", "7.9", "0", "0", "0"],
 ]
 
 
@@ -233,7 +236,8 @@ def test_a_month_without_bookings_is_shown_with_zeros(history, supervisor):
     for row in rows[1:]:
         assert row[1:9] == ["0"] * 8
         assert row[9] == "—"  # no session was due: no rate
-        assert row[-1] == "—"
+        assert row[-4] == "—"  # no request: no lead time
+        assert row[-3:] == ["0", "0", "0"]  # nobody on a waiting list
 
 
 def test_the_default_is_the_last_twelve_months(history, supervisor):
@@ -251,13 +255,13 @@ def test_the_default_is_the_last_twelve_months(history, supervisor):
     assert form["date_to"].value() == "2027-02"
 
 
-def test_the_selector_reads_two_aggregate_queries_whatever_the_period(
+def test_the_selector_reads_three_aggregate_queries_whatever_the_period(
     history, django_assert_num_queries
 ):
     office = history.attended.office
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):  # bookings, their records, the waiting lists
         one = selectors.reservation_statistics(office, date(2027, 1, 1), date(2027, 1, 1))
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         twelve = selectors.reservation_statistics(office, date(2026, 3, 1), date(2027, 2, 1))
     assert len(one.months) == 1
     assert len(twelve.months) == 12
@@ -272,20 +276,20 @@ def test_the_page_costs_the_same_queries_for_one_month_and_twelve(
     one = {"date_from": "2027-01", "date_to": "2027-01"}
     twelve = {"office": history.attended.office_id, "date_from": "2026-03", "date_to": "2027-02"}
     # Session, user, 2 × permissions, the supervised offices, the user's offices (the
-    # working office), 2 aggregates, the office in the page header.
-    with django_assert_num_queries(9) as one_month:
+    # working office), 3 aggregates, the office in the page header.
+    with django_assert_num_queries(10) as one_month:
         assert client.get(URL, one).status_code == 200
-    with django_assert_num_queries(9) as twelve_months:
+    with django_assert_num_queries(10) as twelve_months:
         assert client.get(URL, twelve).status_code == 200
     # The file needs no page header.
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         assert client.get(URL, {**twelve, "download": "csv"}).status_code == 200
     aggregates = [
         query["sql"]
         for query in twelve_months.captured_queries
         if "reservation" in query["sql"] and "COUNT(" in query["sql"]
     ]
-    assert len(aggregates) == 2
+    assert len(aggregates) == 3
     assert len(one_month.captured_queries) == len(twelve_months.captured_queries)
 
 
@@ -466,4 +470,4 @@ def test_the_page_in_english(history, supervisor):
 
     csv_body = client.get(URL, {"date_from": "2027-01", "date_to": "2027-02", "download": "csv"})
     header = next(csv.reader(io.StringIO(csv_body.content.decode("utf-8").lstrip("\ufeff"))))
-    assert header[-1] == "Days from request to session (average)"
+    assert header[-4] == "Days from request to session (average)"

@@ -419,13 +419,17 @@ def test_periodic_jobs_are_queued_once_per_interval(database_tasks):
     assert periodic.periodic_jobs_enqueue_due(now=now) == [
         "sweep",
         "reminders",
+        "waitlists",
         "meetings",
         "emails",
         "terms_notices",
     ]
     assert periodic.periodic_jobs_enqueue_due(now=now + timedelta(seconds=30)) == []
-    assert periodic.periodic_jobs_enqueue_due(now=now + timedelta(seconds=61)) == ["sweep"]
-    assert DBTaskResult.objects.count() == 6
+    assert periodic.periodic_jobs_enqueue_due(now=now + timedelta(seconds=61)) == [
+        "sweep",
+        "waitlists",
+    ]
+    assert DBTaskResult.objects.count() == 8
     database_tasks()
     assert set(DBTaskResult.objects.values_list("status", flat=True)) == {
         TaskResultStatus.SUCCESSFUL

@@ -17,6 +17,7 @@ from reservations.admin import (  # noqa: F401 - each module registers its admin
     reservation,
     restriction,
     staff,
+    waitlist,
 )
 
 admin.site.site_header = _("オンライン職業相談 予約管理")

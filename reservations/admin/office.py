@@ -164,6 +164,16 @@ class OfficeAdmin(OfficeScopedAdmin):
             },
         ),
         (
+            _("キャンセル待ち"),
+            {
+                "fields": ("waitlist_max_entries", "waitlist_offer_minutes"),
+                "description": _(
+                    "満席の枠に空きが出ると、登録順に1人ずつメールで案内し、"
+                    "この時間だけ席を確保します（申込締切まで）。"
+                ),
+            },
+        ),
+        (
             _("連絡のない不参加による利用制限（第6条(4)）"),
             {"fields": ("no_show_threshold", "no_show_window_days")},
         ),

@@ -43,6 +43,8 @@ class _ReadOnlyAdmin(OfficeScopedAdmin):
 
     @admin.display(description=_("予約"), ordering="reservation__reference")
     def booking(self, obj: OutgoingEmail | ZoomMeeting) -> str:
+        if obj.reservation_id is None:
+            return gettext("キャンセル待ち")
         return format_html(
             '<a href="{}">{}</a>',
             reverse("admin:reservations_reservation_change", args=[obj.reservation_id]),
@@ -93,7 +95,9 @@ class OutgoingEmailAdmin(_ReadOnlyAdmin):
                     request,
                     gettext("%(reference)s の%(kind)s: %(message)s")
                     % {
-                        "reference": email.reservation.reference,
+                        "reference": (
+                            email.reservation.reference if email.reservation else email.pk
+                        ),
                         "kind": email.get_kind_display(),
                         "message": refusal.message,
                     },

@@ -37,6 +37,7 @@ from reservations.models import (
     Slot,
     StaffMembership,
     StaffRole,
+    WaitlistEntry,
     ZoomMeeting,
 )
 
@@ -59,6 +60,7 @@ OFFICE_PATHS: dict[type[Model], str] = {
     TermsVersion: "office",
     Consent: "reservation__office",
     TermsChangeNotice: "terms_version__office",
+    WaitlistEntry: "office",
 }
 
 SESSION_KEY = "hw_working_office"

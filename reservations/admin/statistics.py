@@ -91,6 +91,9 @@ def statistics_table(statistics: selectors.Statistics) -> StatisticsTable:
         ),
         (gettext("通訳者・介助者の同席"), lambda s: s.with_companion),
         (gettext("申込みから相談までの日数（平均）"), lambda s: _one_decimal(s.average_lead_days)),
+        (gettext("キャンセル待ちの登録"), lambda s: s.waitlist_entries),
+        (gettext("キャンセル待ちへの案内"), lambda s: s.waitlist_offers),
+        (gettext("キャンセル待ちからの申込み"), lambda s: s.waitlist_claims),
     ]
     return StatisticsTable(
         header=[gettext("相談月"), *(label for label, _value in columns)],
