@@ -25,6 +25,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from reservations import rules, selectors, services
+from reservations.admin import scope
 from reservations.admin.office import CLOSED_LABELS
 from reservations.admin.scope import OfficeScopedAdmin, working_office
 from reservations.models import Counselor, DutyException, DutyWindow, StaffRole
@@ -145,10 +146,12 @@ class _SupervisorsEdit:
     """Only a supervisor of the counselor's office edits it; counselors see (rule 4)."""
 
     def _supervises(self, request: HttpRequest, obj: Counselor | None) -> bool:
-        supervised = selectors.offices_of(request.user, role=StaffRole.SUPERVISOR)
+        if request.user.is_superuser:
+            return True
+        supervised = scope.supervised_office_ids(request)
         if obj is None or obj.pk is None:
-            return supervised.exists()
-        return supervised.filter(pk=obj.office_id).exists()
+            return bool(supervised)
+        return obj.office_id in supervised
 
 
 class DutyWindowInline(_SupervisorsEdit, admin.TabularInline):

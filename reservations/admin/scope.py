@@ -78,6 +78,18 @@ def my_offices(request: HttpRequest) -> list[Office]:
     return request._hw_offices
 
 
+def supervised_office_ids(request: HttpRequest) -> set[int]:
+    """The ids of the offices the signed-in staff member supervises, read once per request
+    (every admin page's app list asks whether they may edit counselors)."""
+    if not hasattr(request, "_hw_supervised"):
+        request._hw_supervised = set(
+            selectors.offices_of(request.user, role=StaffRole.SUPERVISOR).values_list(
+                "pk", flat=True
+            )
+        )
+    return request._hw_supervised
+
+
 def working_office(request: HttpRequest) -> Office | None:
     """The office the staff member is working in: the one chosen in the session, else the
     first of theirs (None when they have none)."""
