@@ -75,10 +75,28 @@ def test_a_supervisor_reads_and_downloads_the_statistics(context_factory, januar
     expect(page.get_by_role("heading", name="2026年3月〜2027年2月")).to_be_visible()
     january_row = page.get_by_role("row", name="2027年1月")
     # 申込み 2, 確定 1, 相談済み 1, 不参加 0, キャンセル（申込者）0, キャンセル（職員）1; both
-    # in Japanese, so the six other contact languages count 0.
+    # in Japanese, so the six other contact languages count 0; nobody on a waiting list
+    # (entries, offers, claims).
     languages = ["2", "0", "0", "0", "0", "0", "0", "0"]
+    waitlist = ["0", "0", "0"]
     expect(january_row.get_by_role("cell")).to_have_text(
-        ["2", "1", "1", "0", "0", "1", "0", "0", "0.0%", "2", "0", *languages, "0", "7.0"]
+        [
+            "2",
+            "1",
+            "1",
+            "0",
+            "0",
+            "1",
+            "0",
+            "0",
+            "0.0%",
+            "2",
+            "0",
+            *languages,
+            "0",
+            "7.0",
+            *waitlist,
+        ]
     )
     axe = Axe()
     assert axe.run(page).response["violations"] == []
