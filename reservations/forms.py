@@ -21,6 +21,7 @@ from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import ART5_ITEMS, CAMERA_ITEM, ENVIRONMENT_ITEMS
+from hellowork import languages
 from reservations import rules
 from reservations.models import Companion, Platform, Reservation
 from reservations.selectors import Availability
@@ -646,6 +647,16 @@ def _language_choices() -> list[tuple[str, str]]:
     return [(code, label) for code, label in settings.LANGUAGES]
 
 
+class LanguageSelect(forms.Select):
+    """Each language named in itself, marked with its own `lang` (as the language switch)."""
+
+    def create_option(self, name: str, value: object, *args: object, **kwargs: object) -> dict:
+        option = super().create_option(name, value, *args, **kwargs)
+        if value:
+            option["attrs"]["lang"] = languages.bcp47(str(value))
+        return option
+
+
 class WaitlistJoinForm(forms.Form):
     """Join a full slot's waiting list: who you are, how to reach you, in which language.
 
@@ -668,6 +679,7 @@ class WaitlistJoinForm(forms.Form):
     language = forms.ChoiceField(
         label=_("連絡の言語"),
         choices=_language_choices,
+        widget=LanguageSelect,
         help_text=_("ご案内のメールをこの言語でお送りします。"),
         error_messages={
             "required": _("連絡の言語を選んでください。"),

@@ -820,6 +820,11 @@ def test_a_whole_request_shows_no_japanese(
     assert reservation.language == code
     page_in(client, f"/r/{reservation.token}/", code, kept_in_japanese)
     page_in(client, f"/r/{reservation.token}/cancel/", code, kept_in_japanese)
+    # Changing the date and time (振替): the free sessions to move to.
+    page_in(client, f"/r/{reservation.token}/move/", code, kept_in_japanese)
+    # The session is now full (one place): its waiting list's form, and the week showing it.
+    page_in(client, f"/waitlist/?slot={OPEN_SLOT}", code, kept_in_japanese)
+    page_in(client, "/slots/", code, kept_in_japanese)
     # A second request while the first is active: the kind refusal.
     refused = submit(client, answers(terms.pk, **SEEKER, slot="2026-12-24T14:00"))
     leaks = japanese_left(readable_text(refused.content.decode()), kept_in_japanese, script)
