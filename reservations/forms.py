@@ -197,6 +197,32 @@ class ChosenSlotInput(forms.HiddenInput):
         )
 
 
+def check_terms_version(form: forms.Form, data: dict) -> None:
+    """Art. 13: consent is given to the version in force (`form.terms_version_id`); if it
+    changed while the form was open, the person must see the new one before agreeing."""
+    if form.terms_version_id is None:
+        form.add_error(
+            None,
+            forms.ValidationError(
+                _("現在、利用規約が公開されていないため、予約を受け付けられません。"),
+                code="no_terms",
+            ),
+        )
+    elif data.get("terms_version") != form.terms_version_id:
+        # Untick the box: the person agreed to the old text, not to the new one.
+        form.data = form.data.copy()
+        form.data.pop("agree_terms", None)
+        form.add_error(
+            "agree_terms",
+            forms.ValidationError(
+                _(
+                    "利用規約が改定されました。新しい利用規約を読んで、もう一度チェックを入れてください。"
+                ),
+                code="terms_changed",
+            ),
+        )
+
+
 class RequestForm(forms.Form):
     """Request a session: the slot, who you are, how to reach you, and your consent."""
 
@@ -444,30 +470,7 @@ class RequestForm(forms.Form):
             )
         if companion not in _INTERPRETER:
             data["companion_language"] = ""
-        # Art. 13: consent is given to the version in force; if it changed while the form
-        # was open, the person must see the new one before agreeing.
-        if self.terms_version_id is None:
-            self.add_error(
-                None,
-                forms.ValidationError(
-                    _("現在、利用規約が公開されていないため、予約を受け付けられません。"),
-                    code="no_terms",
-                ),
-            )
-        elif data.get("terms_version") != self.terms_version_id:
-            # Untick the box: the person agreed to the old text, not to the new one.
-            self.data = self.data.copy()
-            self.data.pop("agree_terms", None)
-            self.add_error(
-                "agree_terms",
-                forms.ValidationError(
-                    _(
-                        "利用規約が改定されました。新しい利用規約を読んで、"
-                        "もう一度チェックを入れてください。"
-                    ),
-                    code="terms_changed",
-                ),
-            )
+        check_terms_version(self, data)
         return data
 
     # --- for the views ------------------------------------------------------------------
@@ -747,26 +750,5 @@ class WaitlistClaimForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
-        # Art. 13: consent is given to the version in force (as on the request form).
-        if self.terms_version_id is None:
-            self.add_error(
-                None,
-                forms.ValidationError(
-                    _("現在、利用規約が公開されていないため、予約を受け付けられません。"),
-                    code="no_terms",
-                ),
-            )
-        elif data.get("terms_version") != self.terms_version_id:
-            self.data = self.data.copy()
-            self.data.pop("agree_terms", None)
-            self.add_error(
-                "agree_terms",
-                forms.ValidationError(
-                    _(
-                        "利用規約が改定されました。新しい利用規約を読んで、"
-                        "もう一度チェックを入れてください。"
-                    ),
-                    code="terms_changed",
-                ),
-            )
+        check_terms_version(self, data)  # Art. 13, as on the request form
         return data
