@@ -137,12 +137,14 @@ class Office(models.Model):
     waitlist_max_entries = models.PositiveSmallIntegerField(
         _("1人あたりのキャンセル待ちの上限"),
         default=2,
+        db_default=2,
         validators=[MinValueValidator(1), MaxValueValidator(20)],
         help_text=_("同時に登録できるキャンセル待ちの数です。"),
     )
     waitlist_offer_minutes = models.PositiveSmallIntegerField(
         _("キャンセル待ちの案内を確保する時間（分）"),
         default=rules.WAITLIST_OFFER_MINUTES,
+        db_default=rules.WAITLIST_OFFER_MINUTES,
         validators=[MinValueValidator(5), MaxValueValidator(24 * 60)],
         help_text=_(
             "空きを案内した方のために席を確保する時間です。申込締切を過ぎることはありません。"
@@ -372,7 +374,12 @@ class Reservation(models.Model):
     meeting_error = models.CharField(_("会議作成のエラー"), max_length=500, blank=True)
     # The kind of `meeting_error`, for the plain words counselors see (rule 13).
     meeting_problem = models.CharField(
-        _("会議の問題"), max_length=20, choices=MeetingProblem.choices, blank=True, default=""
+        _("会議の問題"),
+        max_length=20,
+        choices=MeetingProblem.choices,
+        blank=True,
+        default="",
+        db_default="",
     )
 
     created_at = models.DateTimeField(_("申込日時"), auto_now_add=True)
@@ -392,7 +399,7 @@ class Reservation(models.Model):
         verbose_name=_("担当相談員"),
     )
     # 要再割当: the counselor is no longer on duty (leave) and nobody else was free.
-    needs_reassignment = models.BooleanField(_("要再割当"), default=False)
+    needs_reassignment = models.BooleanField(_("要再割当"), default=False, db_default=False)
 
     class Meta:
         verbose_name = _("予約")

@@ -123,7 +123,13 @@ def test_the_move_locks_person_then_booking_then_slots_in_start_order(
         "reservations_reservation",
         "reservations_slot",
         "reservations_slot",
+        # The freed place goes to its waiting list (rule 16): the old slot, already held,
+        # then its entries — still after every slot, as everywhere.
+        "reservations_slot",
+        "reservations_waitlistentry",
     ]
     slots = [s for s, table in zip(locking, tables, strict=True) if table == "reservations_slot"]
-    # The earlier slot first (the target here), then the booked one.
+    # The earlier slot first (the target here), then the booked one; then the booked one
+    # again (by its id) for its waiting list.
     assert "2026-12-03" in slots[0] and "2026-12-04" in slots[1]
+    assert f'"reservations_slot"."id" = {r.slot_id}' in slots[2]
