@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 import pytest
 from axes.models import AccessAttempt
@@ -25,6 +25,10 @@ from reservations import services
 from reservations.models import (
     CapacityOverride,
     Closure,
+    Counselor,
+    DutyException,
+    DutyExceptionKind,
+    DutyWindow,
     Office,
     OutgoingEmail,
     Reservation,
@@ -51,6 +55,11 @@ B_STAFF_NAME = "太田職員"
 B_CLOSURE = "太田だけの休業日"
 B_MEETING = "98765432101"
 B_OFFICE = "ハローワーク太田"
+B_COUNSELOR = "太田 担当子"
+B_ZOOM_USER = "ota-zoom@example.jp"
+B_LEAVE = "太田の研修"
+B_WAITING = "太田 待ち子"
+B_WAITING_EMAIL = "waiting-b@example.jp"
 
 
 def copy_office(source: Office, *, name: str, slug: str) -> Office:
@@ -143,7 +152,29 @@ def office_b(office, terms, staff_groups, django_user_model, next_slot):  # noqa
     AccessAttempt.objects.create(
         username=B_STAFF, ip_address="192.0.2.99", user_agent="x", failures_since_start=1
     )
+    # Someone on the full slot's waiting list; B's counselor, their duty and a leave.
+    waiting = services.waitlist_join(
+        office=b,
+        slot_start=confirmed.slot.starts_at,
+        name=B_WAITING,
+        email=B_WAITING_EMAIL,
+        seeker_number="99999-6666666",
+        now=timezone.now(),
+    )
+    counselor = Counselor.objects.create(
+        office=b, user=staff, display_name=B_COUNSELOR, zoom_user=B_ZOOM_USER
+    )
+    duty = DutyWindow.objects.create(
+        counselor=counselor, weekday=0, start_time=time(10), end_time=time(12)
+    )
+    leave = DutyException.objects.create(
+        counselor=counselor, date=day, kind=DutyExceptionKind.TRAINING, note=B_LEAVE
+    )
     return {
+        "counselor": counselor,
+        "duty": duty,
+        "leave": leave,
+        "waiting": waiting,
         "office": b,
         "staff": staff,
         "requested": requested,
@@ -180,6 +211,12 @@ def markers(b: dict) -> list[str]:
         B_CLOSURE,
         B_MEETING,
         B_OFFICE,
+        B_COUNSELOR,
+        B_ZOOM_USER,
+        B_LEAVE,
+        B_WAITING,
+        B_WAITING_EMAIL,
+        "99999-6666666",
         b["requested"].reference,
         b["confirmed"].reference,
         "太田の新しい規約",
@@ -273,6 +310,12 @@ def list_urls(b: dict) -> list[str]:
         "/admin/consent/termsversion/add/",
         "/admin/consent/termschangenotice/",
         "/admin/axes/accessattempt/",
+        "/admin/reservations/counselor/",
+        f"/admin/reservations/counselor/?q={B_COUNSELOR}",
+        "/admin/reservations/counselor/rota/",
+        "/admin/reservations/reservation/mine/",
+        "/admin/reservations/waitlistentry/",
+        f"/admin/reservations/waitlistentry/?q={B_WAITING}",
         f"/admin/autocomplete/?app_label=reservations&model_name=closure&field_name=office&term={B_OFFICE}",
     ]
 
@@ -304,6 +347,10 @@ def test_a_superuser_sees_b_so_the_checks_can_fail(office_b, django_user_model):
     assert B_NAME in body
     body = client.get("/admin/reservations/restriction/").content.decode()
     assert B_RESTRICTED_NUMBER in body
+    body = client.get("/admin/reservations/counselor/").content.decode()
+    assert B_COUNSELOR in body
+    body = client.get("/admin/reservations/waitlistentry/").content.decode()
+    assert B_WAITING in body
 
 
 def test_the_lists_still_show_a(staff_a, office_b, a_booking):
@@ -341,6 +388,9 @@ def direct_urls(b: dict) -> list[str]:
         f"/admin/consent/termsversion/{b['draft'].pk}/publish/",
         f"/admin/consent/termsversion/{b['terms'].pk}/change/",
         f"/admin/axes/accessattempt/{b['attempt'].pk}/change/",
+        f"/admin/reservations/counselor/{b['counselor'].pk}/change/",
+        f"/admin/reservations/waitlistentry/{b['waiting'].pk}/change/",
+        f"/admin/reservations/reservation/{c}/reassign/",
         f"/admin/reservations/reservation/statistics/?office={b['office'].pk}",
         f"/admin/reservations/reservation/statistics/?office={b['office'].pk}&download=csv",
     ]
