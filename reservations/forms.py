@@ -197,6 +197,24 @@ class ChosenSlotInput(forms.HiddenInput):
         )
 
 
+def check_seeker_number_or_registering(form: forms.Form, data: dict) -> None:
+    """Rule 7: a 求職番号, or the declaration of registering soon (Art. 2(1)); a number
+    given wins over the declaration."""
+    if "seeker_number" in data and not data["seeker_number"] and not data.get("about_to_register"):
+        form.add_error(
+            "seeker_number",
+            forms.ValidationError(
+                _(
+                    "求職番号を入力してください。まだ求職登録をしていない方は、"
+                    "「これから求職登録をします」にチェックを入れてください。"
+                ),
+                code="seeker_number_required",
+            ),
+        )
+    if data.get("seeker_number"):
+        data["about_to_register"] = False
+
+
 def check_terms_version(form: forms.Form, data: dict) -> None:
     """Art. 13: consent is given to the version in force (`form.terms_version_id`); if it
     changed while the form was open, the person must see the new one before agreeing."""
@@ -443,23 +461,7 @@ class RequestForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
-        if (
-            "seeker_number" in data
-            and not data["seeker_number"]
-            and not data.get("about_to_register")
-        ):
-            self.add_error(
-                "seeker_number",
-                forms.ValidationError(
-                    _(
-                        "求職番号を入力してください。まだ求職登録をしていない方は、"
-                        "「これから求職登録をします」にチェックを入れてください。"
-                    ),
-                    code="seeker_number_required",
-                ),
-            )
-        if data.get("seeker_number"):
-            data["about_to_register"] = False
+        check_seeker_number_or_registering(self, data)
         companion = data.get("companion") or ""
         if companion in _INTERPRETER and not data.get("companion_language"):
             self.add_error(
@@ -699,23 +701,7 @@ class WaitlistJoinForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
-        if (
-            "seeker_number" in data
-            and not data["seeker_number"]
-            and not data.get("about_to_register")
-        ):
-            self.add_error(
-                "seeker_number",
-                forms.ValidationError(
-                    _(
-                        "求職番号を入力してください。まだ求職登録をしていない方は、"
-                        "「これから求職登録をします」にチェックを入れてください。"
-                    ),
-                    code="seeker_number_required",
-                ),
-            )
-        if data.get("seeker_number"):
-            data["about_to_register"] = False
+        check_seeker_number_or_registering(self, data)
         return data
 
     def service_fields(self) -> dict:

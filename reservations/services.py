@@ -429,52 +429,14 @@ def reservation_request(
     consent: ConsentGiven,
     now: datetime | None = None,
     terms_now: TermsNow | None = None,
+    offer: WaitlistEntry | None = None,
 ) -> Reservation:
     """A seeker requests a slot (Art. 6(2)); the consent is recorded with it (Art. 6(3)).
 
     `terms_now`: the office's terms as the sending page read them at the same `now`.
+    `offer`: the claim of a waiting-list offer, whose own place the request then takes
+    (rule 16); every other check is the same.
     """
-    return _request(
-        office=office,
-        slot_start=slot_start,
-        name=name,
-        email=email,
-        seeker_number=seeker_number,
-        about_to_register=about_to_register,
-        phone=phone,
-        topic=topic,
-        companion=companion,
-        companion_language=companion_language,
-        platform=platform,
-        language=language,
-        consent=consent,
-        now=now,
-        terms_now=terms_now,
-        offer=None,
-    )
-
-
-def _request(
-    *,
-    office: Office,
-    slot_start: datetime,
-    name: str,
-    email: str,
-    seeker_number: str = "",
-    about_to_register: bool = False,
-    phone: str = "",
-    topic: str = "",
-    companion: str = "",
-    companion_language: str = "",
-    platform: str = Platform.ZOOM,
-    language: str = "ja",
-    consent: ConsentGiven,
-    now: datetime | None = None,
-    terms_now: TermsNow | None = None,
-    offer: WaitlistEntry | None,
-) -> Reservation:
-    """`reservation_request`, or the claim of a waiting-list `offer`, whose own place the
-    request then takes (rule 16): every other check is the same."""
     now = now or timezone.now()
     details = _validated_request_details(
         name=name,
@@ -2316,7 +2278,7 @@ def waitlist_claim(
     current = WaitlistEntry.objects.select_related("office", "slot").filter(pk=entry.pk).first()
     if current is None or not rules.is_offer_live(current.status, current.offer_expires_at, now):
         raise OfferNotAvailable(_offer_gone_message())
-    return _request(
+    return reservation_request(
         office=current.office,
         slot_start=current.slot.starts_at,
         name=current.name,

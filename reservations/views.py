@@ -391,13 +391,10 @@ def _token_key(nonce: str) -> str:
     return f"request-form:{nonce}"
 
 
-def _claim_form_token(nonce: str) -> str | None:
-    """None if this request is the first to send the form; else what the first one made.
-
-    Returns the private token of the booking the first submission created, or
-    FORM_TOKEN_PENDING if it is still at work after the wait.
-    """
-    key = _token_key(nonce)
+def _claim_once(key: str) -> str | None:
+    """None if this request is the first to send a one-time token (its cache `key`); else
+    what the first one left there (the request form: the booking's private token), or
+    FORM_TOKEN_PENDING if it is still at work after the wait."""
     for _step in range(FORM_TOKEN_WAIT_STEPS):
         if cache.add(key, FORM_TOKEN_PENDING, timeout=FORM_TOKEN_MAX_AGE):
             return None
@@ -408,12 +405,13 @@ def _claim_form_token(nonce: str) -> str | None:
     return FORM_TOKEN_PENDING
 
 
-def _form_nonce(request: HttpRequest) -> tuple[str | None, bool]:
-    """The nonce of a one-time token this site issued in the last hours, else None; and
-    whether it was issued to this browser session for exactly these answers."""
+def _signed_nonce(request: HttpRequest, salt: str, digest: str) -> tuple[str | None, bool]:
+    """The nonce of a one-time token this site signed with `salt` in the last hours, else
+    None; and whether it was issued to this browser session for exactly what `digest`
+    names (the answers, or the booking and its new slot)."""
     try:
         nonce = signing.loads(
-            request.POST.get("form_token", ""), salt=FORM_TOKEN_SALT, max_age=FORM_TOKEN_MAX_AGE
+            request.POST.get("form_token", ""), salt=salt, max_age=FORM_TOKEN_MAX_AGE
         )
     except signing.BadSignature:
         return None, False
@@ -422,9 +420,14 @@ def _form_nonce(request: HttpRequest) -> tuple[str | None, bool]:
         len(parts) == 3
         and bool(request.session.get(FORM_SESSION_KEY))
         and hmac.compare_digest(parts[1], _session_tag(request))
-        and hmac.compare_digest(parts[2], _answers_digest(_sent_answers(request)))
+        and hmac.compare_digest(parts[2], digest)
     )
     return str(nonce), bound
+
+
+def _form_nonce(request: HttpRequest) -> tuple[str | None, bool]:
+    """The request form's one-time token (`_signed_nonce`), bound to the answers sent."""
+    return _signed_nonce(request, FORM_TOKEN_SALT, _answers_digest(_sent_answers(request)))
 
 
 def _release(nonce: str | None) -> None:
@@ -480,7 +483,7 @@ def request_booking(request: HttpRequest) -> HttpResponse:
             return render(request, "reservations/refused.html", {"kind": "already_sent"})
         nonce = None  # never used: confirm these answers afresh
     if nonce is not None:
-        earlier = _claim_form_token(nonce)
+        earlier = _claim_once(_token_key(nonce))
         if earlier == FORM_TOKEN_PENDING:
             return render(request, "reservations/refused.html", {"kind": "busy"})
         if earlier is not None:
@@ -911,41 +914,13 @@ def _move_confirm_page(
 
 
 def _move_nonce(request: HttpRequest, reservation: Reservation) -> tuple[str | None, bool]:
-    """The nonce of a move token this site issued, else None; and whether it was issued to
-    this browser session, for this booking and this slot."""
-    try:
-        nonce = signing.loads(
-            request.POST.get("form_token", ""), salt=MOVE_TOKEN_SALT, max_age=FORM_TOKEN_MAX_AGE
-        )
-    except signing.BadSignature:
-        return None, False
-    parts = str(nonce).split(".")
-    bound = (
-        len(parts) == 3
-        and bool(request.session.get(FORM_SESSION_KEY))
-        and hmac.compare_digest(parts[1], _session_tag(request))
-        and hmac.compare_digest(
-            parts[2], _move_digest(reservation, str(request.POST.get("slot", ""))[:60])
-        )
-    )
-    return str(nonce), bound
+    """The move form's one-time token (`_signed_nonce`), bound to this booking and slot."""
+    slot = str(request.POST.get("slot", ""))[:60]
+    return _signed_nonce(request, MOVE_TOKEN_SALT, _move_digest(reservation, slot))
 
 
 def _move_token_key(nonce: str) -> str:
     return f"move-form:{nonce}"
-
-
-def _claim_move_token(nonce: str) -> str | None:
-    """None if this is the first submission of the token; else what the first one did."""
-    key = _move_token_key(nonce)
-    for _step in range(FORM_TOKEN_WAIT_STEPS):
-        if cache.add(key, FORM_TOKEN_PENDING, timeout=FORM_TOKEN_MAX_AGE):
-            return None
-        outcome = cache.get(key)
-        if outcome not in (None, FORM_TOKEN_PENDING):
-            return outcome
-        time.sleep(0.2)
-    return FORM_TOKEN_PENDING
 
 
 @never_cache
@@ -984,7 +959,7 @@ def move_confirm(request: HttpRequest, token: str) -> HttpResponse:
             return _move_refused(request, reservation, "already_sent")
         nonce = None
     if nonce is not None:
-        earlier = _claim_move_token(nonce)
+        earlier = _claim_once(_move_token_key(nonce))
         if earlier == FORM_TOKEN_PENDING:
             return _move_refused(request, reservation, "busy")
         if earlier is not None:
