@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from consent import document
+from reservations import shared_cache
 
 # Art. 5 (environment) and Art. 2(2) (a device with a camera): each is confirmed one by one.
 ENVIRONMENT_ITEMS: dict[str, str] = {
@@ -73,7 +74,16 @@ class TermsVersionQuerySet(models.QuerySet):
     def update(self, **kwargs: Any) -> int:
         if self.published().exists():
             raise ImmutableRecordError("published terms versions cannot be changed")
-        return super().update(**kwargs)
+        updated = super().update(**kwargs)
+        # A draft published by an update: pages keep the published versions in the shared
+        # cache (reservations/offices.py).
+        shared_cache.offices_changed()
+        return updated
+
+    def bulk_create(self, *args: Any, **kwargs: Any) -> list[TermsVersion]:
+        created = super().bulk_create(*args, **kwargs)
+        shared_cache.offices_changed()  # as update()
+        return created
 
     def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
         pks = [obj.pk for obj in objs]

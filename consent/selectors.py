@@ -52,23 +52,32 @@ class TermsNow:
     announced: TermsVersion | None
 
 
-def terms_now(office_id: int, now: datetime) -> TermsNow:
-    """`terms_in_force` and `terms_announced` together, in one plain query over the office's
-    published versions (a handful: one per change of the terms), without their text, which
-    only the terms pages read (a page needs both: the terms it names, and the Art. 13 notice
-    of the next version)."""
-    today = now.astimezone(TOKYO).date()
-    versions = list(
+def terms_published_all(office_id: int) -> list[TermsVersion]:
+    """Every published version of an office, the earliest in effect first, without their
+    text, which only the terms pages read (a handful: one per change of the terms)."""
+    return list(
         TermsVersion.objects.filter(office_id=office_id, published_at__isnull=False)
         .defer("body")
         .order_by("effective_date", "id")
     )
+
+
+def terms_as_of(versions: list[TermsVersion], now: datetime) -> TermsNow:
+    """Of an office's published versions (`terms_published_all`), the one in force as of `now`
+    and the next one announced (a page needs both: the terms it names, and the Art. 13
+    notice of the next version)."""
+    today = now.astimezone(TOKYO).date()
     in_force = [v for v in versions if v.effective_date <= today]
     announced = [v for v in versions if v.effective_date > today]
     return TermsNow(
         in_force=in_force[-1] if in_force else None,
         announced=announced[0] if announced else None,
     )
+
+
+def terms_now(office_id: int, now: datetime) -> TermsNow:
+    """`terms_in_force` and `terms_announced` together, in one plain query."""
+    return terms_as_of(terms_published_all(office_id), now)
 
 
 def terms_published(office_id: int, version: str) -> TermsVersion | None:

@@ -204,6 +204,9 @@ STORAGES = {
 }
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # The same backend, without a new Redis client for every call (hellowork/cache.py).
+    CACHES["default"]["BACKEND"] = "hellowork.cache.RedisCache"
 
 # Mail through Django's MAILERS (the EMAIL_* settings are deprecated). The environment keeps
 # EMAIL_URL (consolemail:// in development; smtp://user:pass@host:25, smtp+tls://…:587 or

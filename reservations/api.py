@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from reservations import rules, selectors
+from reservations import offices, rules, selectors
 
 MAX_RANGE_DAYS = 62
 # Exactly YYYY-MM-DD: date.fromisoformat alone also takes 20270112 and 2027-W02-2.
@@ -47,7 +47,9 @@ def slots(request: HttpRequest) -> HttpResponse:
     slug = request.GET.get("office")
     # A named office only if it takes bookings; unnamed, the one that does (never a guess
     # among several).
-    office = selectors.office_taking_bookings(slug) if slug else selectors.sole_office()[0]
+    office = (
+        offices.office_taking_bookings(request, slug) if slug else offices.sole_office(request)[0]
+    )
     if office is None:
         return _error(_("指定されたハローワークが見つかりません。"))
     now = timezone.now()

@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from reservations import rules
+from reservations import rules, shared_cache
 from reservations.rules import (
     OPEN_WAITLIST_STATUSES,
     MeetingProblem,
@@ -70,6 +70,18 @@ class OfficeQuerySet(models.QuerySet):
         """The one office taking bookings (else None), and whether several are."""
         first_two = list(self.taking_bookings().order_by("id")[:2])
         return (first_two[0] if len(first_two) == 1 else None), len(first_two) > 1
+
+    # Pages keep offices in the shared cache (reservations/offices.py): what saves no single
+    # row (and so sends no signal) says so here. bulk_update comes through update().
+    def update(self, **kwargs: object) -> int:
+        updated = super().update(**kwargs)
+        shared_cache.offices_changed()
+        return updated
+
+    def bulk_create(self, *args: object, **kwargs: object) -> list[Office]:
+        created = super().bulk_create(*args, **kwargs)
+        shared_cache.offices_changed()
+        return created
 
 
 class Office(models.Model):

@@ -9,6 +9,10 @@
 
 The office's terms (the version in force, the one announced) are read here once per request
 too: the page, its notice of upcoming terms and the booking it sends all need them.
+
+For a GET (a page, the API), the office and its published terms come from the shared cache
+(`shared_cache.OFFICES_VERSION_KEY`: fresh after any change of an office or a terms version);
+a POST (a booking, a cancellation, a consent) reads them from the database.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from functools import wraps
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 
-from consent.selectors import TermsNow, terms_now
-from reservations import rules, selectors
+from consent.selectors import TermsNow, terms_as_of, terms_published_all
+from reservations import rules, selectors, shared_cache
 from reservations.models import Office, Reservation, WaitlistEntry
 
 OFFICE_KWARG = "office_slug"
@@ -32,15 +36,95 @@ def _url_kwargs(request: HttpRequest) -> dict:
     return match.kwargs if match is not None else {}
 
 
+# What the offices' pages read on every GET holds no longer than this without a change.
+OFFICES_CACHE_SECONDS = 600
+
+
+def _kept[T](
+    request: HttpRequest, name: str, read: Callable[[], T], *, keep_none: bool = True
+) -> T:
+    """`read()` from the shared cache for a GET or HEAD; from the database for anything
+    that changes something."""
+    if not _cacheable(request):
+        return read()
+    return shared_cache.kept(
+        shared_cache.OFFICES_VERSION_KEY,
+        f"offices:{name}",
+        read,
+        timeout=OFFICES_CACHE_SECONDS,
+        what="offices",
+        keep_none=keep_none,
+    )
+
+
+def _cacheable(request: HttpRequest) -> bool:
+    return request.method in ("GET", "HEAD")
+
+
+def shows_terms(request: HttpRequest) -> bool:
+    """Whether the page is a seeker's, which names the terms and announces the next ones
+    (the staff's pages in the admin and the API's answers do neither)."""
+    return not request.path.startswith(("/admin/", "/api/"))
+
+
+def _with_terms(request: HttpRequest, found: tuple[Office | None, list | None]) -> Office | None:
+    office, versions = found
+    if office is not None and versions is not None:
+        # Kept with the office: `current_terms` needs no second read.
+        request._published_terms = (office.pk, versions)
+    return office
+
+
+def _office_and_terms(
+    request: HttpRequest, office: Office | None
+) -> tuple[Office | None, list | None]:
+    if office is None or not shows_terms(request):
+        return office, None
+    return office, terms_published_all(office.pk)
+
+
+def _office_found(request: HttpRequest, slug: str) -> tuple[Office, list | None] | None:
+    office = selectors.office_taking_bookings(slug)
+    return _office_and_terms(request, office) if office is not None else None
+
+
+def office_taking_bookings(request: HttpRequest, slug: str) -> Office | None:
+    """The office with this slug if it takes online bookings (never any other)."""
+    if not _cacheable(request):
+        return selectors.office_taking_bookings(slug)
+    # An address names any slug: only offices found are kept.
+    found = _kept(
+        request,
+        f"slug:{slug}:{int(shows_terms(request))}",
+        lambda: _office_found(request, slug),
+        keep_none=False,
+    )
+    return _with_terms(request, found) if found is not None else None
+
+
+def sole_office(request: HttpRequest) -> tuple[Office | None, bool]:
+    """The one office taking bookings (else None), and whether several are."""
+
+    if not _cacheable(request):
+        return selectors.sole_office()
+
+    def read() -> tuple[tuple[Office | None, list | None], bool]:
+        sole, several = selectors.sole_office()
+        return _office_and_terms(request, sole), several
+
+    found, several = _kept(request, f"sole:{int(shows_terms(request))}", read)
+    return _with_terms(request, found), several
+
+
 def _decide(request: HttpRequest) -> Office | None:
     kwargs = _url_kwargs(request)
     slug = kwargs.get(OFFICE_KWARG)
     if slug is not None:
         request._office_prefixed = True
-        office = selectors.office_taking_bookings(str(slug))
+        office = office_taking_bookings(request, str(slug))
         request._office_missing = office is None
         return office
-    sole, several = selectors.sole_office()
+    sole, several = sole_office(request)
     request._office_prefixed = several
     request._office_choice = several
     entry_token = kwargs.get("entry_token")
@@ -108,7 +192,12 @@ def current_terms(request: HttpRequest, now: datetime) -> TermsNow:
     key = (office.pk, now.astimezone(rules.TOKYO).date())
     found = getattr(request, "_terms", None)
     if found is None or found[0] != key:
-        found = request._terms = (key, terms_now(office.pk, now))
+        kept = getattr(request, "_published_terms", None)
+        if kept is not None and kept[0] == office.pk:
+            versions = kept[1]
+        else:  # the office of a private link, a staff page, a POST
+            versions = _kept(request, f"terms:{office.pk}", lambda: terms_published_all(office.pk))
+        found = request._terms = (key, terms_as_of(versions, now))
     return found[1]
 
 

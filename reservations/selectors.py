@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db.models import (
     Case,
     Count,
@@ -31,7 +29,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncMonth
 
-from reservations import rules
+from reservations import rules, shared_cache
 from reservations.models import (
     PREFECTURE_ORDER,
     PREFECTURES,
@@ -489,25 +487,17 @@ def _version_key(office_id: int) -> str:
 
 def availability_version(office_id: int) -> str:
     """The office's current availability version (a new one if the cache has none)."""
-    key = _version_key(office_id)
-    version = cache.get(key)
-    if version is None:
-        # A random version, never a counter: a lost key can never bring old entries back.
-        cache.add(key, secrets.token_hex(8), timeout=None)
-        version = cache.get(key)
-    return str(version)
+    return shared_cache.version(_version_key(office_id))
 
 
 def availability_changed(office_id: int) -> None:
-    """Every cached availability of the office is stale from now on.
+    """Every cached availability of the office is stale from now on (and again once the
+    transaction commits).
 
     A cache that cannot be reached stops nothing: the change stands, and what was cached
     expires within AVAILABILITY_CACHE_SECONDS.
     """
-    try:
-        cache.set(_version_key(office_id), secrets.token_hex(8), timeout=None)
-    except Exception:  # noqa: BLE001 - any cache backend's connection error
-        logger.warning("availability of office %s: the cache could not be told", office_id)
+    shared_cache.replace_version(_version_key(office_id))
 
 
 def _horizon_now(office: Office, now: datetime) -> Horizon:
@@ -523,9 +513,9 @@ def _horizon_now(office: Office, now: datetime) -> Horizon:
     return Horizon(rules=office_rules_, availability={a.slot.start: a for a in available})
 
 
-def _office_row(office: Office) -> str:
-    # The office row as this request read it: a page that names the office (its name, its
-    # phone) is worked out afresh once the row changes, whichever way it was saved.
+def office_row_digest(office: Office) -> str:
+    """The office row as this request read it: a page part that names the office (its name,
+    its phone) is worked out afresh once the row changes, whichever way it was saved."""
     return hashlib.blake2b(
         repr([getattr(office, f.attname) for f in Office._meta.concrete_fields]).encode(),
         digest_size=6,
@@ -544,27 +534,15 @@ def availability_cached[T](
     is worked out.
     """
     day, after_closing = rules.availability_period(now, office.closing_time)
-    key = f"availability:{office.pk}:{day.isoformat()}:{int(after_closing)}:{_office_row(office)}"
-    key = f"{key}:{name}"
-    version_key = _version_key(office.pk)
-    try:
-        # The entry names the version it was worked out for: both are read in one round trip.
-        found = cache.get_many([version_key, key])
-        version = found.get(version_key)
-        if version is None:
-            version = availability_version(office.pk)
-    except Exception:  # noqa: BLE001 - no cache: work it out, as without one
-        logger.warning("availability of office %s: the cache could not be read", office.pk)
-        return work_out()
-    entry = found.get(key)
-    if entry is not None and entry[0] == str(version):
-        return entry[1]
-    value = work_out()
-    try:
-        cache.set(key, (str(version), value), timeout=AVAILABILITY_CACHE_SECONDS)
-    except Exception:  # noqa: BLE001
-        logger.warning("availability of office %s: the cache could not be written", office.pk)
-    return value
+    period = f"{day.isoformat()}:{int(after_closing)}"
+    key = f"availability:{office.pk}:{period}:{office_row_digest(office)}:{name}"
+    return shared_cache.kept(
+        _version_key(office.pk),
+        key,
+        work_out,
+        timeout=AVAILABILITY_CACHE_SECONDS,
+        what=f"availability of office {office.pk}",
+    )
 
 
 def booking_horizon(office: Office, now: datetime) -> Horizon:

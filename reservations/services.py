@@ -120,16 +120,8 @@ def _record(
     )
     # Same transaction: mail and Zoom work are enqueued only if this change commits.
     _follow_up(reservation, event)
-    _availability_changed(reservation.office_id)
+    selectors.availability_changed(reservation.office_id)
     return event
-
-
-def _availability_changed(office_id: int) -> None:
-    """The office's cached availability is stale: now, for later reads in this transaction
-    (and in tests, whose transaction never commits), and again once it commits, so that no
-    read in between keeps what it is about to change."""
-    selectors.availability_changed(office_id)
-    transaction.on_commit(lambda: selectors.availability_changed(office_id))
 
 
 def _follow_up(reservation: Reservation, event: ReservationEvent) -> None:
@@ -1023,7 +1015,7 @@ def _rota_changed(
 ) -> RotaFollowUp:
     """Reassign or flag the office's assigned bookings from `now` (on `days` only, if given)
     whose counselor the rota no longer has on duty; unflag those whose counselor is back."""
-    _availability_changed(office.pk)
+    selectors.availability_changed(office.pk)
     bookings = Reservation.objects.filter(
         office=office,
         status=Status.CONFIRMED,
@@ -1251,7 +1243,7 @@ def _release_place(reservation: Reservation, *, slot_row: Slot, now: datetime) -
     """`reservation` no longer holds its place in `slot_row` (locked by the caller): the place
     goes to the first on the slot's waiting list (rule 16), else it is free for others once
     this commits."""
-    _availability_changed(slot_row.office_id)
+    selectors.availability_changed(slot_row.office_id)
     logger.info("booking %s gave up its place in slot %s", reservation.reference, slot_row.pk)
     _place_freed(slot_row, now=now)
 
@@ -1838,7 +1830,7 @@ def closure_save(*, closure: Closure) -> int:
     """
     with transaction.atomic():
         closure.save()
-        _availability_changed(closure.office_id)
+        selectors.availability_changed(closure.office_id)
     return selectors.held_places(closure.office, closure.date)
 
 
@@ -1848,14 +1840,14 @@ def closure_delete(*, closures: QuerySet[Closure]) -> None:
         offices = set(closures.values_list("office_id", flat=True))
         closures.delete()
         for office_id in offices:
-            _availability_changed(office_id)
+            selectors.availability_changed(office_id)
 
 
 def capacity_override_save(*, override: CapacityOverride) -> int:
     """Save a per-date capacity (rule 4: close or lower a slot); returns the places held."""
     with transaction.atomic():
         override.save()
-        _availability_changed(override.office_id)
+        selectors.availability_changed(override.office_id)
     return selectors.held_places(override.office, override.date, override.start_time)
 
 
@@ -1972,7 +1964,7 @@ def capacity_override_delete(*, overrides: QuerySet[CapacityOverride]) -> None:
         offices = set(overrides.values_list("office_id", flat=True))
         overrides.delete()
         for office_id in offices:
-            _availability_changed(office_id)
+            selectors.availability_changed(office_id)
 
 
 def office_settings_save(
@@ -1990,7 +1982,7 @@ def office_settings_save(
         for window in windows:
             window.office = office
             window.save()
-        _availability_changed(office.pk)
+        selectors.availability_changed(office.pk)
     return office
 
 
@@ -2136,7 +2128,7 @@ def _offer_next_locked(slot_row: Slot, *, now: datetime) -> WaitlistChange:
             offered += 1
     if expired or closed or offered:
         # An offer made holds a place; one ended gives it back (rule 4).
-        _availability_changed(office.pk)
+        selectors.availability_changed(office.pk)
     return WaitlistChange(offered=offered, offers_expired=expired, closed=closed)
 
 
@@ -2256,7 +2248,7 @@ def waitlist_leave(*, entry: WaitlistEntry, now: datetime | None = None) -> Wait
         held_an_offer = entry.status == WaitlistStatus.OFFERED
         _entry_finish(entry, status=WaitlistStatus.LEFT, now=now, kind=EmailKind.WAITLIST_LEFT)
         if held_an_offer:
-            _availability_changed(entry.office_id)
+            selectors.availability_changed(entry.office_id)
             _offer_next_locked(slot_row, now=now)
     return entry
 

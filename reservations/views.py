@@ -314,28 +314,31 @@ def _first_step(
     value = slot_value(start) if start else ""
     terms_version_id = terms.pk if terms else None
 
-    def free_slots() -> frozenset[str]:
-        horizon = _booking_window(office, now).availability
-        return frozenset(slot_value(moment) for moment, a in horizon.items() if not a.is_full)
-
-    if raw and value not in selectors.availability_cached(office, now, "free", free_slots):
+    def fields() -> str | None:
         window = _booking_window(office, now)
-        problem = window.problem(start)
-        initial = {"slot": value} if start and not problem else {}
-        form = RequestForm(initial=initial, window=window, terms_version_id=terms_version_id)
-        return _form_page(request, form, terms, notice=problem)
-
-    def fields() -> str:
+        chosen = window.availability.get(start) if value else None
+        if value and (chosen is None or chosen.is_full):
+            return None
         form = RequestForm(
             initial={"slot": value} if value else {},
-            window=_booking_window(office, now),
+            window=window,
             terms_version_id=terms_version_id,
         )
         return render_to_string(
             "reservations/_request_fields.html", {"form": form, "terms": terms}, request
         )
 
-    kept = _kept(request, office, now, f"form:{value}:{terms_version_id or ''}", fields)
+    # For a free slot (or none chosen) the fields are kept; None is kept for any other
+    # slot, which is explained afresh below. A slot that is no slot at all is not kept.
+    kept = None
+    if value or not raw:
+        kept = _kept(request, office, now, f"form:{value}:{terms_version_id or ''}", fields)
+    if kept is None:
+        window = _booking_window(office, now)
+        problem = window.problem(start)
+        initial = {"slot": value} if start and not problem else {}
+        form = RequestForm(initial=initial, window=window, terms_version_id=terms_version_id)
+        return _form_page(request, form, terms, notice=problem)
     return render(
         request,
         "reservations/request_form.html",

@@ -6,10 +6,12 @@ import importlib
 import os
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
+from io import StringIO
 
 import pytest
 from django.apps import apps as django_apps
 from django.core.cache import cache
+from django.core.management import call_command
 from django.utils import timezone
 
 from consent.models import ENVIRONMENT_ITEMS, TermsVersion
@@ -67,6 +69,23 @@ def terms(office) -> TermsVersion:
         load_translations(django_apps, None)
         version = TermsVersion.objects.get(office=office, version="2023-04-01")
     return version
+
+
+@pytest.fixture
+def maebashi(office, terms) -> Office:
+    """A second office taking bookings, made as staff would: with the command."""
+    call_command(
+        "office_add",
+        "maebashi",
+        name="ハローワーク前橋",
+        name_en="Hello Work Maebashi",
+        phone="027-290-2111",
+        address="群馬県前橋市天川大島町130-1",
+        address_en="130-1 Amagawaoshima-machi, Maebashi, Gunma",
+        prefecture="群馬県",
+        stdout=StringIO(),
+    )
+    return Office.objects.get(slug="maebashi")
 
 
 @pytest.fixture

@@ -31,23 +31,6 @@ def _fixed_clock():
         yield
 
 
-@pytest.fixture
-def maebashi(office, terms) -> Office:
-    """A second office taking bookings, made as staff would: with the command."""
-    call_command(
-        "office_add",
-        "maebashi",
-        name="ハローワーク前橋",
-        name_en="Hello Work Maebashi",
-        phone="027-290-2111",
-        address="群馬県前橋市天川大島町130-1",
-        address_en="130-1 Amagawaoshima-machi, Maebashi, Gunma",
-        prefecture="群馬県",
-        stdout=StringIO(),
-    )
-    return Office.objects.get(slug="maebashi")
-
-
 def book(client: Client, prefix: str, terms_version: TermsVersion, **overrides: object):  # noqa: ANN201
     """The whole request journey under `prefix` (e.g. /o/maebashi)."""
     if "email" in overrides:

@@ -8,7 +8,7 @@ from django.utils import translation
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from reservations import offices
+from reservations import offices, selectors, shared_cache
 from reservations.models import Office, speaks_japanese
 
 register = template.Library()
@@ -18,6 +18,45 @@ register = template.Library()
 def office_url(context: template.Context, name: str, *args: object) -> str:
     """`{% office_url 'reservations:week' %}`: the current office's page (see offices.py)."""
     return offices.office_path(context.get("request"), name, *args)
+
+
+# A part kept holds no longer than this (its key changes with everything it shows).
+OFFICE_PART_SECONDS = 600
+
+
+class OfficePartNode(template.Node):
+    def __init__(self, name: str, nodelist: template.NodeList) -> None:
+        self.name = name
+        self.nodelist = nodelist
+
+    def render(self, context: template.Context) -> str:
+        office = context.get("office")
+        row = selectors.office_row_digest(office) if office is not None else "-"
+        links = offices.office_path(context.get("request"), "reservations:home")
+        key = f"office-part:{self.name}:{row}:{translation.get_language()}:{links}"
+        return shared_cache.kept(
+            None,
+            key,
+            lambda: self.nodelist.render(context),
+            timeout=OFFICE_PART_SECONDS,
+            what=f"the page's {self.name}",
+        )
+
+
+@register.tag
+def office_part(parser: template.base.Parser, token: template.base.Token) -> OfficePartNode:
+    """`{% office_part "footer" %}…{% endoffice_part %}`: a part of every page that shows only
+    the office (its name, address, phone), the page's language and the office's links, kept
+    in the shared cache under exactly those: the office's row as this request read it, the
+    language and how the links are written (at the root or under /o/<slug>/). A change of any
+    of them is a new key: nothing stale is shown. Nothing else (no form, no token, nothing
+    of the person) may be inside."""
+    bits = token.split_contents()
+    if len(bits) != 2 or bits[1][0] not in "\"'" or bits[1][0] != bits[1][-1]:
+        raise template.TemplateSyntaxError('{% office_part "name" %} takes one quoted name')
+    nodelist = parser.parse(("endoffice_part",))
+    parser.delete_first_token()
+    return OfficePartNode(bits[1][1:-1], nodelist)
 
 
 @register.filter
