@@ -75,11 +75,6 @@ def terms_as_of(versions: list[TermsVersion], now: datetime) -> TermsNow:
     )
 
 
-def terms_now(office_id: int, now: datetime) -> TermsNow:
-    """`terms_in_force` and `terms_announced` together, in one plain query."""
-    return terms_as_of(terms_published_all(office_id), now)
-
-
 def terms_published(office_id: int, version: str) -> TermsVersion | None:
     """A published version by its label (drafts are not public)."""
     return TermsVersion.objects.filter(
